@@ -1,0 +1,21 @@
+"""socketlab: the helper package of a hands-on course on TCP sockets in Python."""
+
+from .echo import EchoClient, EchoServer, echo
+from .server import Event, Server, format_event, running_servers, stop_all
+from .streams import IncompleteRead, LineTooLong, recv_exactly, recv_line, recv_to_end
+
+__all__ = [
+    "EchoClient",
+    "EchoServer",
+    "Event",
+    "IncompleteRead",
+    "LineTooLong",
+    "Server",
+    "echo",
+    "format_event",
+    "recv_exactly",
+    "recv_line",
+    "recv_to_end",
+    "running_servers",
+    "stop_all",
+]

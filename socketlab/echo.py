@@ -1,0 +1,153 @@
+"""Echo server and clients (lab tasks 1, 1a and 2).
+
+Task 1 is ``EchoServer(max_clients=1)``: serve one client, then stop.
+Task 2 is ``EchoServer()``: serve clients one after another until stopped.
+Task 1a is :func:`echo` (one message per connection) and :class:`EchoClient`
+(one connection, many messages).
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import time
+
+from .server import Server
+from .streams import CHUNK, IncompleteRead
+
+__all__ = ["EchoServer", "echo", "EchoClient", "preview", "DEFAULT_ECHO_PORT"]
+
+DEFAULT_ECHO_PORT = 65432  # the port of the Python docs' socket example
+
+
+def preview(data: bytes, width: int = 24) -> str:
+    """A short printable look at some bytes, for event details."""
+    text = data[: width * 4].decode("utf-8", errors="replace")
+    return repr(text if len(text) <= width else text[:width] + "…")
+
+
+class EchoServer(Server):
+    """Sends back every byte it receives, as it arrives, until the client closes."""
+
+    role = "echo-server"
+    bufsize = 64 * 1024
+
+    def handle(self, conn: socket.socket, client_id: int) -> None:
+        while data := conn.recv(self.bufsize):
+            self.log(client_id, "recv", len(data), preview(data))
+            conn.sendall(data)
+            self.log(client_id, "send", len(data))
+
+
+def _address_of(address) -> tuple[str, int]:
+    """Accepts ``(host, port)`` or anything with an ``.address``, such as a running server."""
+    return getattr(address, "address", address)
+
+
+def _as_bytes(message: str | bytes) -> bytes:
+    if isinstance(message, str):
+        return message.encode("utf-8")
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return bytes(message)
+    raise TypeError(f"message must be str or bytes, not {type(message).__name__}")
+
+
+def exchange(sock: socket.socket, data: bytes, reply_size: int | None, timeout: float) -> bytes:
+    """Send ``data`` while reading the reply, and return the reply.
+
+    Sending everything before reading can deadlock on a large message: the
+    server blocks sending its echo to us while we block sending to it.  So we
+    do both at once.  ``reply_size=None`` half-closes after the last byte and
+    reads until the peer closes; otherwise it reads exactly ``reply_size`` bytes.
+    ``timeout`` bounds each wait for progress.
+    """
+    sent, received = 0, bytearray()
+    half_closed = False
+    sock.setblocking(False)
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if data else 0))
+            while True:
+                if sent == len(data):
+                    if reply_size is None and not half_closed:
+                        sock.shutdown(socket.SHUT_WR)  # "that was all": the server sees end of stream
+                        half_closed = True
+                    elif reply_size is not None and len(received) >= reply_size:
+                        return bytes(received)
+                ready = sel.select(timeout)
+                if not ready:
+                    raise TimeoutError(
+                        f"nothing happened for {timeout:g} s: sent {sent} of {len(data)} bytes, "
+                        f"received {len(received)}"
+                    )
+                mask = ready[0][1]
+                if mask & selectors.EVENT_WRITE:
+                    try:
+                        sent += sock.send(memoryview(data)[sent : sent + 4 * CHUNK])
+                    except BlockingIOError:
+                        pass
+                    if sent == len(data):
+                        sel.modify(sock, selectors.EVENT_READ)
+                if mask & selectors.EVENT_READ:
+                    want = CHUNK if reply_size is None else reply_size - len(received)
+                    try:
+                        chunk = sock.recv(want)
+                    except BlockingIOError:
+                        continue
+                    if chunk:
+                        received += chunk
+                    elif sent < len(data):
+                        raise ConnectionError(
+                            f"the server closed the connection after {sent} of {len(data)} bytes were sent"
+                        )
+                    elif reply_size is None:
+                        return bytes(received)
+                    else:
+                        raise IncompleteRead(reply_size, len(received))
+    finally:
+        if sock.fileno() != -1:
+            sock.settimeout(timeout)
+
+
+def echo(message: str | bytes, address=("127.0.0.1", DEFAULT_ECHO_PORT), timeout: float = 5.0):
+    """Connect, send ``message``, half-close, read the reply to its end and return it.
+
+    Returns ``str`` for a ``str`` message (UTF-8 on the wire) and ``bytes`` for bytes.
+    """
+    data = _as_bytes(message)
+    with socket.create_connection(_address_of(address), timeout=timeout) as sock:
+        reply = exchange(sock, data, None, timeout)
+    return reply.decode("utf-8") if isinstance(message, str) else reply
+
+
+class EchoClient:
+    """One connection for many messages: ``send(text)`` returns exactly its echo.
+
+    ``last_rtt`` is the round-trip time of the last message in seconds.
+    """
+
+    def __init__(self, address=("127.0.0.1", DEFAULT_ECHO_PORT), timeout: float = 5.0):
+        self.address = _address_of(address)
+        self.timeout = timeout
+        self.last_rtt: float | None = None
+        self.sock = socket.create_connection(self.address, timeout=timeout)
+
+    def send(self, message: str | bytes):
+        data = _as_bytes(message)
+        start = time.perf_counter()
+        reply = exchange(self.sock, data, len(data), self.timeout)
+        self.last_rtt = time.perf_counter() - start
+        return reply.decode("utf-8") if isinstance(message, str) else reply
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "EchoClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.sock.fileno() == -1 else "open"
+        return f"<EchoClient to {self.address[0]}:{self.address[1]} {state}>"

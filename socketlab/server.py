@@ -1,0 +1,328 @@
+"""The ``Server`` base: bind, serve in a background thread, stop, record events.
+
+Every server in the course keeps one contract (after ``socketserver``):
+
+* ``Server(host="127.0.0.1", port=0)``; port 0 picks a free port and
+  ``.address`` gives the real ``(host, port)`` once started.
+* ``start()`` returns once the socket listens; ``stop()`` returns within
+  100 ms and frees the port; both may be called twice; ``with`` works too.
+* Subclasses override one hook, ``handle(conn, client_id)``.  A client that
+  misbehaves is recorded as an event and the server goes on.
+* Servers are kept in a registry by ``name``: starting a server whose name is
+  taken stops the old one first, so re-running a notebook cell is safe, and
+  :func:`stop_all` stops everything.
+* The serving thread never prints: it records events ``(t, client_id, kind,
+  nbytes, detail)`` that a cell, a widget or the CLI shows.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import selectors
+import socket
+import threading
+import time
+from typing import Callable, NamedTuple
+
+__all__ = ["Event", "Server", "running_servers", "stop_all", "format_event"]
+
+
+class Event(NamedTuple):
+    t: float  # seconds since the server started
+    client_id: int  # 0 for the server itself, then 1, 2, 3... per connection
+    kind: str  # listen, accept, recv, send, close, timeout, error, stop, ...
+    nbytes: int = 0
+    detail: str = ""
+
+
+def format_event(event: Event, role: str = "server") -> str:
+    """One log line naming the role and the connection: ``echo-server #3 recv 5 bytes``."""
+    who = role if event.client_id == 0 else f"{role} #{event.client_id}"
+    parts = [f"{event.t:8.3f}s", who, event.kind]
+    if event.nbytes:
+        parts.append(f"{event.nbytes} bytes")
+    if event.detail:
+        parts.append(event.detail)
+    return " ".join(parts)
+
+
+_registry: dict[str, "Server"] = {}
+_registry_lock = threading.Lock()
+
+
+def running_servers() -> list["Server"]:
+    """The servers started in this process that have not stopped yet."""
+    with _registry_lock:
+        return list(_registry.values())
+
+
+def stop_all(timeout: float = 1.0) -> int:
+    """Stop every running server; returns how many were stopped."""
+    servers = running_servers()
+    for server in servers:
+        server.stop(timeout)
+    return len(servers)
+
+
+class Server:
+    """A TCP server that serves clients one after another in a daemon thread."""
+
+    role = "server"  # names the server in log lines and is the default registry name
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        name: str | None = None,
+        idle_timeout: float = 30.0,
+        max_clients: int | None = None,
+        backlog: int = 64,
+        log_size: int = 10_000,
+    ):
+        if idle_timeout is None or idle_timeout <= 0:
+            raise ValueError("idle_timeout must be a positive number of seconds")
+        if max_clients is not None and max_clients < 1:
+            raise ValueError("max_clients must be None (serve forever) or at least 1")
+        self.host = host
+        self.port = port
+        self.name = name or self.role
+        self.idle_timeout = idle_timeout
+        self.max_clients = max_clients
+        self.backlog = backlog
+        self._events: collections.deque[Event] = collections.deque(maxlen=log_size)
+        self._events_lock = threading.Lock()
+        self._listeners: list[Callable[[Event], None]] = []
+        self._client_ids = itertools.count(1)
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        self._close_lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._finished = threading.Event()
+        self._t0 = time.monotonic()
+        self.served = 0  # connections handled so far
+
+    # ---- the hook subclasses override -------------------------------------
+
+    def handle(self, conn: socket.socket, client_id: int) -> None:
+        """Talk to one client.  ``conn`` has the idle timeout set; just return when done."""
+        raise NotImplementedError
+
+    # ---- lifecycle ---------------------------------------------------------
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The real ``(host, port)``; only known once started."""
+        if self._listener is None:
+            raise RuntimeError(f"{self.name} is not started: call start() first")
+        return self._address
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and not self._finished.is_set()
+
+    def start(self) -> "Server":
+        """Bind, listen and serve in a background thread; returns once listening."""
+        if self._thread is not None:
+            if self.running:
+                return self
+            raise RuntimeError(f"{self.name} has stopped; create a new server to serve again")
+        with _registry_lock:
+            old = _registry.get(self.name)
+        if old is not None and old is not self:
+            old.stop()
+        self._listener = self._bind()
+        self._address = self._listener.getsockname()[:2]
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._listener, selectors.EVENT_READ)
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._t0 = time.monotonic()
+        with _registry_lock:
+            _registry[self.name] = self
+        self.log(0, "listen", detail=f"{self._address[0]}:{self._address[1]}")
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._serve, args=(ready,), name=f"{self.name}-serve", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(timeout=5.0):
+            self.stop()
+            raise RuntimeError(f"{self.name}: serving thread did not start within 5 s")
+        return self
+
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        # Lets a restarted server bind the port while old connections sit in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+            sock.listen(self.backlog)
+        except OSError as exc:
+            sock.close()
+            holder = next((s.name for s in running_servers() if s._address[1] == self.port), None)
+            why = f" by the running server {holder!r} (stop it first)" if holder else ""
+            raise OSError(
+                exc.errno, f"cannot listen on {self.host}:{self.port}: {exc.strerror}{why}; "
+                "port=0 picks a free port"
+            ) from None
+        sock.setblocking(False)
+        return sock
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop serving, drop open connections and free the port.  Safe to call twice."""
+        if self._thread is None:
+            return
+        self._stopping.set()
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass  # already closed: the thread has finished
+        with self._conns_lock:
+            for conn in self._conns:
+                # Wakes a handler blocked in recv()/send() on this connection.
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                self.log(0, "error", detail=f"serving thread still busy after {timeout} s")
+        self._close()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the server stops (e.g. after ``max_clients``); True if it has."""
+        return self._finished.wait(timeout)
+
+    def __enter__(self) -> "Server":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        where = f"{self._address[0]}:{self._address[1]}" if self._listener else "not started"
+        state = "running" if self.running else "stopped"
+        return f"<{type(self).__name__} {self.name!r} {where} {state}, {self.served} served>"
+
+    def _close(self) -> None:
+        with self._close_lock:
+            if self._finished.is_set():
+                return
+            self._selector.close()
+            self._listener.close()
+            self._wake_r.close()
+            self._wake_w.close()
+            with _registry_lock:
+                if _registry.get(self.name) is self:
+                    del _registry[self.name]
+            self.log(0, "stop", detail=f"{self.served} clients served")
+            self._finished.set()
+
+    # ---- the serving thread ------------------------------------------------
+
+    def _serve(self, ready: threading.Event) -> None:
+        ready.set()
+        try:
+            while not self._stopping.is_set():
+                for key, _ in self._selector.select():
+                    if key.fileobj is self._wake_r:
+                        return
+                    self._accept_one()
+                    if self.max_clients is not None and self.served >= self.max_clients:
+                        return
+        except (OSError, ValueError):
+            if not self._stopping.is_set():
+                raise  # a real failure, not stop() closing the sockets under us
+        finally:
+            self._close()
+
+    def _accept_one(self) -> None:
+        try:
+            conn, peer = self._listener.accept()
+        except BlockingIOError:
+            return  # the client gave up between select() and accept()
+        except OSError as exc:  # e.g. too many open files: record it and back off a little
+            self.log(0, "error", detail=f"accept failed: {exc}")
+            self._stopping.wait(0.05)
+            return
+        self.process_connection(conn, peer, next(self._client_ids))
+
+    def process_connection(self, conn: socket.socket, peer, client_id: int) -> None:
+        """Serve one connection.  The sequential server does it right here, in order."""
+        self.handle_connection(conn, peer, client_id)
+
+    def handle_connection(self, conn: socket.socket, peer, client_id: int) -> None:
+        """setup / handle / finish: whatever the client does, the connection is closed."""
+        with self._conns_lock:
+            self._conns.add(conn)
+        self.served += 1
+        try:
+            if self._stopping.is_set():
+                return  # accepted while stop() ran: it may not have seen this connection
+            conn.settimeout(self.idle_timeout)
+            self.log(client_id, "accept", detail=f"from {peer[0]}:{peer[1]}")
+            self.handle(conn, client_id)
+        except TimeoutError:
+            self.log(client_id, "timeout", detail=f"idle for {self.idle_timeout:g} s, dropped")
+        except Exception as exc:
+            self.handle_error(client_id, exc)
+        finally:
+            with self._conns_lock:
+                self._conns.discard(conn)
+            conn.close()
+            self.log(client_id, "close")
+
+    def handle_error(self, client_id: int, exc: Exception) -> None:
+        """Record what went wrong with one client; the server goes on."""
+        if self._stopping.is_set() and isinstance(exc, OSError):
+            detail = "dropped: server stopping"
+        else:
+            detail = f"{type(exc).__name__}: {exc}"
+        self.log(client_id, "error", detail=detail)
+
+    # ---- events ------------------------------------------------------------
+
+    def log(self, client_id: int, kind: str, nbytes: int = 0, detail: str = "") -> Event:
+        """Record an event; listeners get it in the thread that recorded it."""
+        event = Event(round(time.monotonic() - self._t0, 6), client_id, kind, nbytes, detail)
+        with self._events_lock:
+            self._events.append(event)
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:
+                pass  # a broken listener must never break the server
+        return event
+
+    @property
+    def events(self) -> list[Event]:
+        """A copy of the recorded events, oldest first (the log keeps the newest ``log_size``)."""
+        with self._events_lock:
+            return list(self._events)
+
+    def clear_events(self) -> None:
+        with self._events_lock:
+            self._events.clear()
+
+    def subscribe(self, listener: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``listener(event)`` for every new event; returns a function that unsubscribes.
+
+        The listener runs in the server's thread: it should only hand the event
+        on (put it in a queue, assign a widget value), never print.
+        """
+        with self._events_lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._events_lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe

@@ -1,0 +1,87 @@
+"""Small socket helpers every lesson needs.
+
+TCP is a byte stream: one ``recv()`` may return fewer bytes than the peer
+sent in one ``send()``, or bytes of two sends at once.  These helpers turn
+"give me what arrived" into "give me exactly this much" and "give me one line".
+"""
+
+from __future__ import annotations
+
+import socket
+
+__all__ = ["IncompleteRead", "LineTooLong", "recv_exactly", "recv_line", "recv_to_end"]
+
+CHUNK = 64 * 1024
+
+
+class IncompleteRead(EOFError):
+    """The peer closed the connection before sending all the bytes we expected."""
+
+    def __init__(self, expected: int | None, received: int):
+        self.expected = expected  # None: a line of unknown length
+        self.received = received
+        wanted = "a line ending in \\n" if expected is None else f"{expected} bytes"
+        super().__init__(f"expected {wanted}, got {received} bytes before the connection closed")
+
+
+class LineTooLong(ValueError):
+    """No end of line (b'\\n') within the allowed number of bytes."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        super().__init__(f"expected a line of at most {limit} bytes, got {limit} bytes with no newline")
+
+
+def recv_exactly(sock: socket.socket, n: int) -> bytes:
+    """Receive exactly ``n`` bytes, calling ``recv`` as often as it takes.
+
+    Raises :class:`IncompleteRead` (saying how many bytes came) if the peer
+    closes early; a socket timeout propagates as :class:`TimeoutError`.
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = sock.recv_into(view[got:], min(n - got, CHUNK * 16))
+        if k == 0:
+            raise IncompleteRead(n, got)
+        got += k
+    return bytes(buf)
+
+
+def recv_line(sock: socket.socket, limit: int = 1024) -> bytes:
+    """Receive one line ending in ``b"\\n"`` (included), reading nothing past it.
+
+    Returns ``b""`` if the peer closed before sending any byte, like
+    ``file.readline()``.  Raises :class:`LineTooLong` if ``limit`` bytes came
+    with no newline, and :class:`IncompleteRead` if the stream ended mid-line.
+
+    It peeks (``MSG_PEEK``) so that the bytes after the newline, such as a file
+    body, stay in the socket for whoever reads next.
+    """
+    line = bytearray()
+    while True:
+        peeked = sock.recv(limit - len(line), socket.MSG_PEEK)
+        if not peeked:
+            if line:
+                raise IncompleteRead(None, len(line))
+            return b""
+        end = peeked.find(b"\n")
+        # Consume only what we keep; if no newline yet, take what is there so the
+        # next peek blocks until new bytes arrive instead of spinning.
+        take = end + 1 if end >= 0 else len(peeked)
+        line += recv_exactly(sock, take)
+        if end >= 0:
+            return bytes(line)
+        if len(line) >= limit:
+            raise LineTooLong(limit)
+
+
+def recv_to_end(sock: socket.socket) -> bytes:
+    """Receive until the peer closes its side (end of stream)."""
+    chunks = []
+    while chunk := sock.recv(CHUNK):
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,123 @@
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from socketlab import EchoServer, echo
+
+CLI = [sys.executable, "-m", "socketlab"]
+
+
+def run_cli(*args, timeout=15):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def read_line(stream, timeout=10.0) -> str:
+    ready, _, _ = select.select([stream], [], [], timeout)
+    assert ready, f"no output within {timeout} s"
+    return stream.readline()
+
+
+def start_server(*args):
+    """Start `socketlab <args>` and return (process, (host, port)) once it listens."""
+    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = read_line(proc.stdout)
+    assert "listening on" in line, line
+    host, port = line.split("listening on ")[1].split()[0].rsplit(":", 1)
+    return proc, (host, int(port))
+
+
+def stop(proc, sig=signal.SIGINT):
+    proc.send_signal(sig)
+    try:
+        out, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    return proc.returncode, err
+
+
+def test_echo_server_and_client_commands():
+    proc, (host, port) = start_server("echo-server", "--port", "0")
+    try:
+        assert host == "127.0.0.1" and port > 0
+        done = run_cli("echo", "--port", str(port), "Привіт,", "світе!")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "Привіт, світе!\n"
+        assert echo("from python", (host, port)) == "from python"
+    finally:
+        code, log = stop(proc)
+    assert code == 0
+    assert "Traceback" not in log
+    lines = log.splitlines()
+    assert any("echo-server #1 accept" in line for line in lines)
+    assert any("echo-server #1 recv 25 bytes 'Привіт, світе!'" in line for line in lines)
+    assert any("echo-server #2 close" in line for line in lines)
+    assert "echo-server stop" in lines[-1]
+
+
+def test_sigterm_also_exits_cleanly():
+    proc, _ = start_server("echo-server", "--port", "0")
+    code, log = stop(proc, signal.SIGTERM)
+    assert code == 0
+    assert "Traceback" not in log
+
+
+def test_once_serves_one_client_and_exits():
+    proc, address = start_server("echo-server", "--port", "0", "--once")
+    assert echo("only one", address) == "only one"
+    assert proc.wait(timeout=10) == 0
+
+
+def test_echo_to_a_closed_port_is_one_line_and_status_1():
+    with EchoServer() as server:
+        port = server.address[1]
+    done = run_cli("echo", "--port", str(port), "hello")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        f"socketlab echo: cannot connect to 127.0.0.1:{port}: connection refused (is the server running?)\n"
+    )
+
+
+def test_echo_timeout_is_one_line_and_status_1():
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        done = run_cli("echo", "--port", str(port), "--timeout", "0.3", "hello")
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"socketlab echo: no answer from 127.0.0.1:{port}")
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_unknown_host_is_one_line():
+    done = run_cli("echo", "--host", "no-such-host.invalid", "--port", "1", "hi")
+    assert done.returncode == 1
+    assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_server_on_a_taken_port_is_one_line_and_status_1():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = run_cli("echo-server", "--port", str(port))
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"socketlab echo-server: cannot listen on 127.0.0.1:{port}")
+    assert len(done.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("bad", ["70000", "-1", "http"])
+def test_bad_port_is_a_usage_error(bad):
+    done = run_cli("echo", "--port", bad, "hi")
+    assert done.returncode == 2
+    assert "--port" in done.stderr
+
+
+def test_console_script_and_help():
+    done = run_cli("--help")
+    assert done.returncode == 0
+    assert "echo-server" in done.stdout and "echo" in done.stdout
+    done = run_cli("echo-server", "--help")
+    assert "--once" in done.stdout and "127.0.0.1" in done.stdout

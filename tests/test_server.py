@@ -1,0 +1,180 @@
+import queue
+import socket
+import time
+
+import pytest
+
+import socketlab
+from socketlab.server import Server, format_event
+
+
+class LineEcho(Server):
+    """A tiny server for lifecycle tests: one reply per connection; b"boom" makes it fail."""
+
+    role = "test-server"
+
+    def handle(self, conn, client_id):
+        data = conn.recv(1024)
+        if data == b"boom":
+            raise RuntimeError("the handler broke on purpose")
+        conn.sendall(data.upper())
+
+
+def ask(address, data=b"hi", timeout=5.0):
+    with socket.create_connection(address, timeout=timeout) as sock:
+        sock.sendall(data)
+        return sock.recv(1024)
+
+
+def test_start_returns_when_listening():
+    with LineEcho() as server:
+        host, port = server.address
+        assert host == "127.0.0.1" and port > 0
+        assert ask(server.address) == b"HI"  # no sleep between start() and connect()
+        assert server.running
+        assert server._thread.daemon
+
+
+def test_address_before_start_is_an_error():
+    with pytest.raises(RuntimeError, match="not started"):
+        LineEcho().address
+
+
+def test_stop_is_prompt_with_an_idle_client_and_frees_the_port():
+    server = LineEcho(idle_timeout=30).start()
+    port = server.address[1]
+    idle = socket.create_connection(server.address, timeout=5)
+    time.sleep(0.1)  # let the server accept and block in recv() on the idle client
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 1.0, "stop() waited for the idle client"
+    assert not server.running
+    assert idle.recv(10) == b""  # the idle client sees the connection end
+    idle.close()
+    with LineEcho(port=port) as again:  # same port, at once
+        assert ask(again.address) == b"HI"
+
+
+def test_stop_twice_and_exit_after_stop():
+    server = LineEcho().start()
+    server.stop()
+    server.stop()
+    with pytest.raises(ConnectionRefusedError):
+        ask(server.address)
+
+
+def test_start_twice_is_harmless():
+    with LineEcho() as server:
+        assert server.start() is server
+
+
+def test_a_stopped_server_cannot_restart():
+    server = LineEcho().start()
+    server.stop()
+    with pytest.raises(RuntimeError, match="has stopped"):
+        server.start()
+
+
+def test_same_name_restart_stops_the_old_server():
+    first = LineEcho(name="lesson").start()
+    second = LineEcho(name="lesson").start()
+    assert not first.running
+    assert second.running
+    assert socketlab.running_servers() == [second]
+    with pytest.raises(ConnectionRefusedError):
+        ask(first.address)
+    assert ask(second.address) == b"HI"
+    second.stop()
+
+
+def test_default_name_is_the_role_so_rerunning_a_cell_is_safe():
+    first = LineEcho().start()
+    second = LineEcho().start()
+    assert not first.running and second.running
+    second.stop()
+
+
+def test_stop_all():
+    servers = [LineEcho(name=f"s{i}").start() for i in range(3)]
+    assert socketlab.stop_all() == 3
+    assert not any(s.running for s in servers)
+    assert socketlab.running_servers() == []
+
+
+def test_port_in_use_gives_a_clear_error():
+    with LineEcho(name="holder") as holder:
+        with pytest.raises(OSError, match=r"cannot listen on 127\.0\.0\.1:\d+.*'holder'.*port=0"):
+            LineEcho(name="other", port=holder.address[1]).start()
+
+
+def test_a_bad_client_is_logged_and_the_server_goes_on():
+    with LineEcho() as server:
+        ask(server.address, b"boom")
+        assert ask(server.address, b"next") == b"NEXT"
+        errors = [e for e in server.events if e.kind == "error"]
+        assert errors and "the handler broke on purpose" in errors[0].detail
+        assert errors[0].client_id == 1
+
+
+def test_max_clients_serves_then_stops():
+    server = LineEcho(max_clients=2).start()
+    assert ask(server.address) == b"HI"
+    assert ask(server.address) == b"HI"
+    assert server.wait(timeout=2)
+    assert not server.running
+    assert server.served == 2
+    with pytest.raises(ConnectionRefusedError):
+        ask(server.address)
+
+
+def test_events_name_clients_and_are_ordered():
+    with LineEcho() as server:
+        ask(server.address)
+        ask(server.address)
+    kinds = [(e.client_id, e.kind) for e in server.events]
+    assert kinds == [(0, "listen"), (1, "accept"), (1, "close"), (2, "accept"), (2, "close"), (0, "stop")]
+    times = [e.t for e in server.events]
+    assert times == sorted(times)
+
+
+def test_event_log_is_bounded():
+    with LineEcho(log_size=5) as server:
+        for _ in range(5):
+            ask(server.address)
+    assert len(server.events) == 5
+    assert server.events[-1].kind == "stop"
+
+
+def test_subscribe_and_unsubscribe():
+    seen = queue.Queue()
+    with LineEcho() as server:
+        unsubscribe = server.subscribe(seen.put)
+        ask(server.address)
+        unsubscribe()
+        ask(server.address)
+    kinds = []
+    while not seen.empty():
+        kinds.append(seen.get_nowait().kind)
+    assert kinds == ["accept", "close"]
+
+
+def test_a_failing_listener_does_not_break_the_server():
+    def broken(event):
+        raise ValueError("listener bug")
+
+    with LineEcho() as server:
+        server.subscribe(broken)
+        assert ask(server.address) == b"HI"
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="idle_timeout"):
+        LineEcho(idle_timeout=0)
+    with pytest.raises(ValueError, match="max_clients"):
+        LineEcho(max_clients=0)
+
+
+def test_format_event_names_role_and_connection():
+    event = socketlab.Event(1.5, 3, "recv", 5, "'hello'")
+    assert format_event(event, "echo-server") == "   1.500s echo-server #3 recv 5 bytes 'hello'"
+    assert "echo-server listen" in format_event(socketlab.Event(0, 0, "listen"), "echo-server")
