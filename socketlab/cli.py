@@ -7,12 +7,15 @@ Servers bind 127.0.0.1 unless told otherwise; ``--port 0`` picks a free port.
 from __future__ import annotations
 
 import argparse
+import os
 import queue
 import signal
 import socket
 import sys
 
 from .echo import DEFAULT_ECHO_PORT, EchoServer, echo
+from .files import DEFAULT_FILE_PORT, FileClient, FileServer, TransferError
+from .protocol import LocalProtocolError, name_problem
 from .server import Server, format_event
 
 __all__ = ["main"]
@@ -72,6 +75,58 @@ def cmd_echo(args) -> int:
     return 0
 
 
+def cmd_file_server(args) -> int:
+    server = FileServer(args.dir, args.host, args.port, max_size=args.max_size, idle_timeout=args.idle_timeout)
+    print(f"saving uploads in {server.folder}", flush=True)
+    return serve_until_interrupted(server)
+
+
+def cmd_send_file(args) -> int:
+    if args.name is not None and len(args.paths) > 1:
+        return fail(args, "--name can only be given with a single PATH")
+    for path in args.paths:  # every problem we can see here, before connecting
+        if not os.path.isfile(path):
+            return fail(args, f"no such file: {path}")
+        problem = name_problem(args.name if args.name is not None else os.path.basename(path))
+        if problem:
+            return fail(args, f"{path}: cannot be sent under that name: {problem}")
+    try:
+        with FileClient((args.host, args.port), timeout=args.timeout) as client:
+            for path in args.paths:  # one connection, one header per file
+                with progress_bar(os.path.basename(path)) as progress:
+                    result = client.send(path, name=args.name, progress=progress)
+                print(f"{path} -> saved as {result.saved_name!r}: {result.size} bytes in "
+                      f"{result.seconds:.2f} s ({result.rate / 1e6:.1f} MB/s), sha256 {result.sha256} matches")
+    except (TransferError, LocalProtocolError) as exc:
+        return fail(args, f"{path}: refused: {exc}")
+    except (OSError, EOFError) as exc:
+        message = network_error(exc, args.host, args.port) if isinstance(exc, OSError) else str(exc)
+        return fail(args, message)
+    return 0
+
+
+class progress_bar:
+    """A tqdm bar on stderr when it is a terminal; nothing otherwise (logs, CI, pipes)."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.bar = None
+
+    def __enter__(self):
+        return self.update if sys.stderr.isatty() else None
+
+    def update(self, sent: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.label, unit="B", unit_scale=True, unit_divisor=1024, leave=False)
+        self.bar.update(sent - self.bar.n)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def fail(args, message: str) -> int:
     print(f"socketlab {args.command}: {message}", file=sys.stderr)
     return 1
@@ -89,6 +144,15 @@ def positive_seconds(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text} must be a positive number of seconds")
     return value
+
+
+def byte_size(text: str) -> int:
+    """``1G``, ``512M``, ``100K`` or plain bytes (powers of 1024)."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    number, unit = text.rstrip("KMGTkmgtBb"), text[len(text.rstrip("KMGTkmgtBb")):].upper().rstrip("B")
+    if not number.isdigit() or unit not in units:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 1G, 512M, 100K or 1000")
+    return int(number) * units[unit]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +175,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=positive_seconds, default=5.0, help="seconds (default: %(default)s)")
     p.add_argument("message", nargs="+", metavar="MESSAGE", help="words to send, joined by spaces")
     p.set_defaults(run=cmd_echo)
+
+    p = commands.add_parser("file-server", help="receive files and save them (task 3)")
+    address_options(p, DEFAULT_FILE_PORT, "address to listen on; 0 picks a free port")
+    p.add_argument("--dir", default="uploads", help="folder to save files in, created if missing (default: %(default)s)")
+    p.add_argument("--max-size", type=byte_size, default="1G", help="largest file accepted (default: %(default)s)")
+    p.add_argument("--idle-timeout", type=positive_seconds, default=30.0,
+                   help="drop a client silent for this many seconds (default: %(default)s)")
+    p.set_defaults(run=cmd_file_server)
+
+    p = commands.add_parser("send-file", help="send files to a file server (task 3a)")
+    address_options(p, DEFAULT_FILE_PORT, "server address")
+    p.add_argument("--name", help="save under this name instead of the file's own (one PATH only)")
+    p.add_argument("--timeout", type=positive_seconds, default=30.0, help="seconds (default: %(default)s)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files to send")
+    p.set_defaults(run=cmd_send_file)
     return parser
 
 

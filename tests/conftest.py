@@ -55,3 +55,57 @@ def reset(sock: socket.socket) -> None:
     """Close with an RST instead of a FIN, as a crashed client would."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     sock.close()
+
+
+class ChunkingProxy:
+    """A TCP proxy on 127.0.0.1 that forwards client bytes ``step`` at a time.
+
+    Put it between a client and a server to make every partial-recv bug show.
+    """
+
+    def __init__(self, upstream, step: int = 1):
+        self.upstream = upstream
+        self.step = step
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(10)
+        self.address = self.listener.getsockname()
+        self.threads = []
+
+    def __enter__(self):
+        thread = threading.Thread(target=self._serve, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+        return self
+
+    def __exit__(self, *exc):
+        self.listener.close()
+        for thread in self.threads:
+            thread.join(10)
+
+    def _serve(self):
+        try:
+            client, _ = self.listener.accept()
+        except OSError:
+            return
+        server = socket.create_connection(self.upstream, timeout=10)
+        client.settimeout(10)
+        back = threading.Thread(target=self._pump, args=(server, client, 1 << 16), daemon=True)
+        back.start()
+        self.threads.append(back)
+        self._pump(client, server, self.step)
+
+    @staticmethod
+    def _pump(src, dst, step):
+        dst.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            while data := src.recv(1 << 16):
+                for i in range(0, len(data), step):
+                    dst.sendall(data[i : i + step])
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            if step != 1 << 16:
+                return
+            src.close()
+            dst.close()

@@ -121,3 +121,75 @@ def test_console_script_and_help():
     assert "echo-server" in done.stdout and "echo" in done.stdout
     done = run_cli("echo-server", "--help")
     assert "--once" in done.stdout and "127.0.0.1" in done.stdout
+
+
+def test_file_server_and_send_file_commands(tmp_path):
+    folder = tmp_path / "uploads"
+    proc = subprocess.Popen([*CLI, "file-server", "--port", "0", "--dir", str(folder)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert read_line(proc.stdout).startswith("saving uploads in ")
+        line = read_line(proc.stdout)
+        port = int(line.split("listening on ")[1].split()[0].rsplit(":", 1)[1])
+        report = tmp_path / "звіт.txt"
+        report.write_bytes("Привіт".encode("cp1251"))
+        done = run_cli("send-file", "--port", str(port), str(report), str(report))
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert len(lines) == 2
+        assert "saved as 'звіт.txt': 6 bytes" in lines[0] and "matches" in lines[0]
+        assert "saved as 'звіт (1).txt'" in lines[1]
+        assert (folder / "звіт (1).txt").read_bytes() == "Привіт".encode("cp1251")
+
+        done = run_cli("send-file", "--port", str(port), "--name", "../evil.txt", str(report))
+        assert done.returncode == 1
+        assert done.stderr.startswith("socketlab send-file: ") and "'/'" in done.stderr
+        assert len(done.stderr.splitlines()) == 1
+
+        done = run_cli("send-file", "--port", str(port), str(tmp_path / "missing.txt"))
+        assert (done.returncode, done.stderr.strip()) == (
+            1, f"socketlab send-file: no such file: {tmp_path / 'missing.txt'}")
+    finally:
+        code, log = stop(proc)
+    assert code == 0
+    assert "file-server #1 saved 6 bytes звіт.txt" in log
+    assert sorted(p.name for p in folder.iterdir()) == ["звіт (1).txt", "звіт.txt"]
+
+
+def test_send_file_refused_by_the_server_is_one_line(tmp_path):
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x" * 2000)
+    proc = subprocess.Popen([*CLI, "file-server", "--port", "0", "--dir", str(tmp_path / "up"), "--max-size", "1K"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        read_line(proc.stdout)
+        port = int(read_line(proc.stdout).split("listening on ")[1].split()[0].rsplit(":", 1)[1])
+        done = run_cli("send-file", "--port", str(port), str(big))
+    finally:
+        stop(proc)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"socketlab send-file: {big}: refused: too-large: 2000 bytes")
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_send_file_to_nobody_is_one_line(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"a")
+    with EchoServer() as server:
+        port = server.address[1]
+    done = run_cli("send-file", "--port", str(port), str(path))
+    assert done.returncode == 1
+    assert "connection refused" in done.stderr and len(done.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("size, ok", [("1G", True), ("512M", True), ("100k", True), ("10", True),
+                                      ("1.5G", False), ("G", False), ("-1", False), ("1X", False)])
+def test_max_size_option(size, ok):
+    from socketlab.cli import build_parser
+
+    parser = build_parser()
+    if ok:
+        assert parser.parse_args(["file-server", "--max-size", size]).max_size > 0
+    else:
+        with pytest.raises(SystemExit):
+            parser.parse_args(["file-server", "--max-size", size])

@@ -1,0 +1,273 @@
+"""Receiving and sending files (lab tasks 3 and 3a) with protocol version 1.
+
+``FileServer(folder)`` saves every upload in ``folder``: the body goes to a
+temporary file while it is hashed, and is linked under its final name only
+once every byte has arrived, never over an existing file.  ``send_file(path,
+address)`` streams a file, hashes it on the way and checks the server's hash.
+Bytes are saved exactly as sent, so a text file in any encoding arrives intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import protocol
+from .echo import preview
+from .server import Server
+from .streams import IncompleteRead, LineTooLong, recv_line
+
+__all__ = ["FileServer", "FileClient", "send_file", "SendResult", "TransferError", "DEFAULT_FILE_PORT"]
+
+DEFAULT_FILE_PORT = 65433
+BUFFER = 1024 * 1024  # big enough for few system calls, small enough that memory stays flat
+
+
+class FileServer(Server):
+    """Receives files over protocol v1 and saves them in ``folder``."""
+
+    role = "file-server"
+
+    def __init__(self, folder="uploads", host="127.0.0.1", port=0, *, max_size=1 << 30,
+                 idle_timeout: float = 30.0, **kwargs):
+        super().__init__(host, port, idle_timeout=idle_timeout, **kwargs)
+        self.folder = Path(folder).resolve()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.max_size = max_size
+
+    def handle(self, conn: socket.socket, client_id: int) -> None:
+        buffer = bytearray(BUFFER)
+        while True:  # one file per header, as many as the client sends
+            try:
+                line = recv_line(conn, protocol.MAX_HEADER)
+                if not line:
+                    return  # the client closed between files: all is well
+                header = protocol.parse_header(line, max_size=self.max_size)
+            except TimeoutError:
+                self._refuse(conn, client_id, "timeout", f"no header for {self.idle_timeout:g} s, dropped")
+                return
+            except LineTooLong:
+                self._refuse(conn, client_id, "bad-header", f"no newline in the first {protocol.MAX_HEADER} bytes")
+                return
+            except protocol.RemoteProtocolError as exc:
+                self._refuse(conn, client_id, exc.code, exc.message)
+                return
+            self.log(client_id, "header", header.size, preview(header.name.encode(), 60))
+            conn.sendall(protocol.build_ready())
+            if not self._receive(conn, client_id, header, buffer):
+                return
+
+    def _refuse(self, conn: socket.socket, client_id: int, code: str, message: str) -> bool:
+        """Record the error, tell the client in one ERROR line; False: end the connection."""
+        self.log(client_id, "timeout" if code == "timeout" else "error", detail=f"{code}: {message}")
+        try:
+            conn.sendall(protocol.build_error(code, message))
+            _lingering_close(conn)
+        except OSError:
+            pass  # the client is gone; nothing more to tell it
+        return False
+
+    def _receive(self, conn, client_id, header: protocol.FileHeader, buffer: bytearray) -> bool:
+        """Receive one body into a temporary file and save it; False if the connection must end."""
+        tmp = None
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".incoming-", suffix=".part")
+            with os.fdopen(fd, "wb") as out:
+                digest, write_error = self._copy_body(conn, client_id, header.size, out, buffer)
+            if write_error:
+                raise write_error
+            saved = self._link_under_free_name(tmp, header.name)
+        except IncompleteRead as exc:
+            return self._refuse(conn, client_id, "incomplete", str(exc))
+        except TimeoutError:
+            return self._refuse(conn, client_id, "timeout", f"no data for {self.idle_timeout:g} s")
+        except ConnectionError:
+            raise  # the client broke the connection: the base class records it
+        except OSError as exc:  # the disk, not the network: disk full, permissions…
+            return self._refuse(conn, client_id, "io-error", f"cannot save the file: {exc.strerror or exc}")
+        finally:
+            if tmp:
+                Path(tmp).unlink(missing_ok=True)  # saved under its final name by now, or dropped
+        self.log(client_id, "saved", header.size, f"{saved} sha256 {digest[:12]}…")
+        conn.sendall(protocol.build_ok(header.size, digest, saved))
+        return True
+
+    def _copy_body(self, conn, client_id, size: int, out, buffer: bytearray):
+        """Copy exactly ``size`` bytes from ``conn`` to ``out`` while hashing them.
+
+        Returns ``(sha256 hex, write error or None)``.  After a write error it
+        still reads the rest of the body, so the client hears the error reply
+        instead of a broken connection.
+        """
+        sha = hashlib.sha256()
+        view = memoryview(buffer)
+        got, write_error = 0, None
+        report_every = max(BUFFER, size // 10)
+        next_report = report_every
+        while got < size:
+            n = conn.recv_into(view, min(len(view), size - got))
+            if n == 0:
+                raise IncompleteRead(size, got)
+            sha.update(view[:n])
+            if write_error is None:
+                try:
+                    out.write(view[:n])
+                except OSError as exc:
+                    write_error = exc
+            got += n
+            if next_report <= got < size:
+                self.log(client_id, "progress", got, f"{100 * got // size}%")
+                next_report += report_every
+        return sha.hexdigest(), write_error
+
+    def _link_under_free_name(self, tmp: str, name: str) -> str:
+        """Give the finished temporary file its name, or ``name (1)``… if that is taken.
+
+        ``os.link`` fails if the name exists (even as a dangling link), so no
+        file is ever overwritten, even by two uploads racing for one name.
+        """
+        os.chmod(tmp, 0o644)
+        for n in range(10_000):
+            candidate = protocol.numbered_name(name, n)
+            target = self.folder / candidate
+            if target.parent != self.folder:  # cannot happen for a valid name; never trust it
+                raise OSError(f"refusing to save outside {self.folder}")
+            try:
+                os.link(tmp, target)
+                return candidate
+            except FileExistsError:
+                continue
+        raise OSError(f"no free name for {name!r}")
+
+
+def _lingering_close(conn: socket.socket, seconds: float = 1.0) -> None:
+    """Half-close, then read and drop what the client still sends, for a little while.
+
+    Closing a socket with unread bytes in it makes the kernel send a reset, and
+    a reset can destroy our ERROR line before the client reads it.
+    """
+    conn.shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        conn.settimeout(left)
+        if not conn.recv(BUFFER):
+            return
+
+
+# ---- client -----------------------------------------------------------------
+
+
+class TransferError(Exception):
+    """The server refused a file, or what it saved is not what we sent.
+
+    ``code`` is the protocol's error code, or ``sha-mismatch``.
+    """
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+
+@dataclass(frozen=True)
+class SendResult:
+    saved_name: str
+    size: int
+    sha256: str
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Bytes per second."""
+        return self.size / self.seconds if self.seconds > 0 else float("inf")
+
+
+class FileClient:
+    """One connection to a ``FileServer``; ``send(path)`` as often as you like."""
+
+    def __init__(self, address=("127.0.0.1", DEFAULT_FILE_PORT), timeout: float = 30.0):
+        self.address = getattr(address, "address", address)
+        self.sock = socket.create_connection(self.address, timeout=timeout)
+
+    def send(self, path, *, name: str | None = None,
+             progress: Callable[[int, int], None] | None = None) -> SendResult:
+        path = Path(path)
+        name = path.name if name is None else name
+        with open(path, "rb") as source:
+            size = os.fstat(source.fileno()).st_size
+            header = protocol.build_header(size, name)  # a bad name fails here, before any byte is sent
+            start = time.perf_counter()
+            self.sock.sendall(header)
+            self._expect(protocol.Ready)
+            try:
+                digest = self._send_body(source, size, progress)
+            except ConnectionError:
+                self._expect(protocol.Ok)  # the server's ERROR line, if it left one, says why
+                raise
+        ok = self._expect(protocol.Ok)
+        seconds = time.perf_counter() - start
+        if ok.sha256 != digest or ok.size != size:
+            raise TransferError("sha-mismatch", f"sent {size} bytes with sha256 {digest}, "
+                                f"the server saved {ok.size} bytes with sha256 {ok.sha256}")
+        return SendResult(ok.saved_name, size, digest, seconds)
+
+    def _send_body(self, source, size: int, progress) -> str:
+        sha = hashlib.sha256()
+        buffer = bytearray(BUFFER)
+        view = memoryview(buffer)
+        sent = 0
+        if progress:
+            progress(0, size)
+        while sent < size:
+            n = source.readinto(view[: min(BUFFER, size - sent)])
+            if not n:
+                raise TransferError("incomplete", f"the file shrank while being sent: {sent} of {size} bytes")
+            sha.update(view[:n])
+            self.sock.sendall(view[:n])
+            sent += n
+            if progress:
+                progress(sent, size)
+        return sha.hexdigest()
+
+    def _expect(self, kind):
+        line = recv_line(self.sock, protocol.MAX_HEADER)
+        if not line:
+            raise ConnectionError("the server closed the connection without a reply")
+        reply = protocol.parse_reply(line)
+        if isinstance(reply, protocol.ErrorReply):
+            raise TransferError(reply.code, reply.message)
+        if not isinstance(reply, kind):
+            raise protocol.RemoteProtocolError("bad-header", f"expected {kind.__name__}, got {reply}")
+        return reply
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "FileClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def send_file(path, address=("127.0.0.1", DEFAULT_FILE_PORT), *, name: str | None = None,
+              progress: Callable[[int, int], None] | None = None, timeout: float = 30.0) -> SendResult:
+    """Send one file and return where the server saved it.
+
+    Raises :class:`TransferError` if the server refuses it or saves other bytes,
+    ``LocalProtocolError`` for a name the protocol does not allow.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    if name is None:
+        name = path.name
+    protocol.check_name(name)  # before connecting
+    with FileClient(address, timeout) as client:
+        return client.send(path, name=name, progress=progress)

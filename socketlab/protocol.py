@@ -1,0 +1,206 @@
+"""The file-transfer protocol, version 1: bytes in, values out; no sockets here.
+
+One TCP connection, a text header, a raw body::
+
+    client: FILE <size> <name>\\n        (UTF-8, at most 1024 bytes with the \\n)
+    server: READY\\n                     or  ERROR <code> <message>\\n  and close
+    client: <exactly size bytes>
+    server: OK <size> <sha256-hex> <saved-name>\\n   or  ERROR <code> <message>\\n
+
+After a reply the client may send another header on the same connection, or close.
+The full description for users is ``docs/protocol.md``.
+
+Errors come in two kinds (as in h11): :class:`LocalProtocolError` when *we*
+were asked to build something invalid, :class:`RemoteProtocolError` when the
+*peer* sent something invalid.  Both carry one of :data:`ERROR_CODES`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+
+__all__ = [
+    "MAX_HEADER", "MAX_NAME_BYTES", "MAX_SIZE", "ERROR_CODES", "ProtocolError", "LocalProtocolError",
+    "RemoteProtocolError", "FileHeader", "Ready", "Ok", "ErrorReply", "name_problem",
+    "check_name", "numbered_name", "build_header", "parse_header", "build_ready", "build_ok",
+    "build_error", "parse_reply",
+]
+
+MAX_HEADER = 1024  # bytes, including the final b"\n"
+MAX_NAME_BYTES = 255  # what most file systems allow for one name
+MAX_SIZE = 10**20 - 1  # 20 decimal digits
+ERROR_CODES = ("bad-header", "bad-name", "too-large", "incomplete", "timeout", "io-error")
+
+_DECIMAL = re.compile(r"[0-9]{1,20}")  # int() would also take "+5", " 5" and "1_000"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10))}
+
+
+class ProtocolError(Exception):
+    """A message that breaks protocol version 1; ``code`` is one of :data:`ERROR_CODES`."""
+
+    def __init__(self, code: str, message: str):
+        assert code in ERROR_CODES, code
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}")
+
+
+class LocalProtocolError(ProtocolError, ValueError):
+    """We were asked to send something the protocol does not allow."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something the protocol does not allow."""
+
+
+@dataclass(frozen=True)
+class FileHeader:
+    size: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Ready:
+    pass
+
+
+@dataclass(frozen=True)
+class Ok:
+    size: int
+    sha256: str
+    saved_name: str
+
+
+@dataclass(frozen=True)
+class ErrorReply:
+    code: str
+    message: str
+
+
+# ---- names ------------------------------------------------------------------
+
+
+def name_problem(name: str, *, windows: bool = os.name == "nt") -> str | None:
+    """Why ``name`` cannot be a saved file's name, or None if it can.
+
+    A name is one path component: not empty or blank, not ``.`` or ``..``, no
+    ``/``, ``\\``, NUL or control characters, at most 255 bytes in UTF-8.  On
+    Windows the device names (``CON``, ``NUL``, ``COM1``…) are refused too.
+    """
+    if not name:
+        return "the name is empty"
+    if not name.strip():
+        return "the name is only spaces"
+    if name in (".", ".."):
+        return f"{name!r} is not a file name"
+    for ch in name:
+        if ch in "/\\":
+            return f"the name contains {ch!r}: only a plain file name is allowed, no folders"
+        if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):  # controls, line breaks
+            return f"the name contains the control character {ch!r}"
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return f"the name is longer than {MAX_NAME_BYTES} bytes in UTF-8"
+    if windows and name.split(".")[0].rstrip(" ").upper() in _WINDOWS_DEVICES:
+        return f"{name!r} is a device name on Windows"
+    return None
+
+
+def check_name(name: str, *, error=LocalProtocolError, **kwargs) -> str:
+    """Return ``name`` if it is a valid file name, else raise ``error("bad-name", why)``."""
+    problem = name_problem(name, **kwargs)
+    if problem:
+        raise error("bad-name", problem)
+    return name
+
+
+def numbered_name(name: str, n: int) -> str:
+    """The n-th alternative for a taken name: ``report.txt`` -> ``report (1).txt``."""
+    if n == 0:
+        return name
+    stem, ext = os.path.splitext(name)
+    return f"{stem} ({n}){ext}"
+
+
+# ---- client -> server -----------------------------------------------------------
+
+
+def build_header(size: int, name: str) -> bytes:
+    """``FILE <size> <name>\\n``; raises :class:`LocalProtocolError` for a bad size or name."""
+    if not isinstance(size, int) or not 0 <= size <= MAX_SIZE:
+        raise LocalProtocolError("bad-header", f"size must be a whole number from 0 to {MAX_SIZE}, got {size!r}")
+    check_name(name)
+    # At most 5 + 20 + 1 + 255 + 1 bytes: always within MAX_HEADER.
+    return f"FILE {size} {name}\n".encode("utf-8")
+
+
+def parse_header(line: bytes, *, max_size: int | None = None) -> FileHeader:
+    """Parse one header line (with its ``\\n``) or raise :class:`RemoteProtocolError`."""
+    if len(line) > MAX_HEADER:
+        raise RemoteProtocolError("bad-header", f"the header is longer than {MAX_HEADER} bytes")
+    if not line.endswith(b"\n"):
+        raise RemoteProtocolError("bad-header", "the header must end with a newline")
+    # A line ending of "\r\n" (from telnet-like clients) is a line ending, not part of the name.
+    body = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RemoteProtocolError("bad-header", "the header is not valid UTF-8") from None
+    parts = text.split(" ", 2)
+    if len(parts) != 3 or parts[0] != "FILE":
+        raise RemoteProtocolError("bad-header", f"expected 'FILE <size> <name>', got {_clip(text)!r}")
+    _, size_text, name = parts
+    if not _DECIMAL.fullmatch(size_text):
+        raise RemoteProtocolError("bad-header", f"the size must be decimal digits, got {_clip(size_text)!r}")
+    size = int(size_text)
+    check_name(name, error=RemoteProtocolError)
+    if max_size is not None and size > max_size:
+        raise RemoteProtocolError("too-large", f"{size} bytes is over this server's limit of {max_size}")
+    return FileHeader(size, name)
+
+
+# ---- server -> client -----------------------------------------------------------
+
+
+def build_ready() -> bytes:
+    return b"READY\n"
+
+
+def build_ok(size: int, sha256: str, saved_name: str) -> bytes:
+    return f"OK {size} {sha256} {saved_name}\n".encode("utf-8")
+
+
+def build_error(code: str, message: str) -> bytes:
+    if code not in ERROR_CODES:
+        raise LocalProtocolError("bad-header", f"unknown error code {code!r}")
+    one_line = " ".join(message.split())  # the reply is one line whatever the message holds
+    return f"ERROR {code} {one_line}\n".encode("utf-8")
+
+
+def parse_reply(line: bytes) -> Ready | Ok | ErrorReply:
+    """Parse one reply line from the server or raise :class:`RemoteProtocolError`."""
+    if not line.endswith(b"\n"):
+        raise RemoteProtocolError("bad-header", "the reply must end with a newline")
+    try:
+        text = line[:-1].decode("utf-8")
+    except UnicodeDecodeError:
+        raise RemoteProtocolError("bad-header", "the reply is not valid UTF-8") from None
+    if text == "READY":
+        return Ready()
+    kind, _, rest = text.partition(" ")
+    if kind == "ERROR":
+        code, _, message = rest.partition(" ")
+        if code in ERROR_CODES:
+            return ErrorReply(code, message)
+    elif kind == "OK":
+        parts = rest.split(" ", 2)
+        if len(parts) == 3 and _DECIMAL.fullmatch(parts[0]) and _SHA256.fullmatch(parts[1]) and parts[2]:
+            return Ok(int(parts[0]), parts[1], parts[2])
+    raise RemoteProtocolError("bad-header", f"unexpected reply {_clip(text)!r}")
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[:width] + "…"

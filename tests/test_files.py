@@ -1,0 +1,308 @@
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import ChunkingProxy, live_threads, open_fds, reset
+from socketlab import protocol
+from socketlab.files import FileClient, FileServer, TransferError, send_file
+from socketlab.streams import recv_line, recv_to_end
+
+UKRAINIAN = "Звіт з лабораторної роботи №4\nВикористання Socket API — ґудзик, їжак, єнот.\n" * 20
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    """A folder whose only child is the upload folder: anything else in it escaped."""
+    root = tmp_path / "sandbox"
+    (root / "uploads").mkdir(parents=True)
+    return root
+
+
+@pytest.fixture
+def server(sandbox):
+    with FileServer(sandbox / "uploads", idle_timeout=5) as srv:
+        yield srv
+
+
+def saved_files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def assert_nothing_escaped(sandbox: Path) -> None:
+    assert [p.name for p in sandbox.iterdir()] == ["uploads"]
+    for p in (sandbox / "uploads").iterdir():
+        assert p.is_file() and not p.is_symlink(), p
+        assert not p.name.endswith(".part"), f"temporary file left behind: {p.name}"
+
+
+def raw_upload(address, header: bytes, body: bytes = b"", timeout=5.0) -> list[bytes]:
+    """Speak the protocol by hand; returns every reply line the server sent."""
+    with socket.create_connection(address, timeout=timeout) as sock:
+        sock.sendall(header)
+        first = recv_line(sock)
+        if first.startswith(b"READY"):
+            sock.sendall(body)
+            sock.shutdown(socket.SHUT_WR)
+        rest = recv_to_end(sock)
+    return [first, *rest.splitlines(keepends=True)]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"x", bytes(range(256)) * 1000, UKRAINIAN.encode("utf-8"), UKRAINIAN.encode("cp1251")],
+    ids=["empty", "1-byte", "binary", "utf-8", "cp1251"],
+)
+def test_round_trip_is_byte_identical(server, tmp_path, content):
+    path = tmp_path / "звіт.txt"
+    path.write_bytes(content)
+    result = send_file(path, server.address)
+    assert result.saved_name == "звіт.txt"
+    assert result.size == len(content)
+    assert result.sha256 == hashlib.sha256(content).hexdigest()
+    assert (server.folder / "звіт.txt").read_bytes() == content
+    assert any(e.kind == "saved" for e in server.events)
+
+
+def test_cp1251_and_utf8_differ_on_the_wire_but_both_arrive_intact(server, tmp_path):
+    for encoding in ("utf-8", "cp1251"):
+        path = tmp_path / f"{encoding}.txt"
+        path.write_text(UKRAINIAN, encoding=encoding)
+        send_file(path, server.address)
+        assert (server.folder / path.name).read_text(encoding=encoding) == UKRAINIAN
+
+
+def test_100_mb_file_with_flat_memory(server, tmp_path):
+    path = tmp_path / "big.bin"
+    chunk = os.urandom(1 << 20)
+    with open(path, "wb") as f:
+        for i in range(100):
+            f.write(chunk[i:] + chunk[:i])
+    seen = []
+    tracemalloc.start()
+    try:
+        result = send_file(path, server.address, progress=lambda sent, total: seen.append(sent))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.size == 100 << 20
+    assert peak < 16 << 20, f"peak Python memory {peak / 2**20:.1f} MiB while moving 100 MiB"
+    saved = hashlib.sha256((server.folder / "big.bin").read_bytes()).hexdigest()
+    assert saved == result.sha256
+    assert seen[0] == 0 and seen[-1] == 100 << 20 and seen == sorted(seen)
+    assert [e.nbytes for e in server.events if e.kind == "progress"], "no progress events"
+    assert result.rate > 0
+
+
+HOSTILE_NAMES = [
+    "../x", "../../../../tmp/evil", "/etc/passwd", "/tmp/evil", "a/b", "a/../../b", "..", ".", "./x",
+    "x/", "/", "//", "a\\b", "..\\..\\evil", "C:\\evil", "\\\\server\\share", "a\x00b", "\x00",
+    "a\rb", "\t", "\x1b[31mred", "del\x7f", "nel\x85", "line\u2028sep", "", " ", "   ",
+    "x" * 300, "я" * 200, "~/evil", "$HOME", "file:///etc/passwd", ".bashrc", "...",
+    "CON", "nul.txt", "COM1", "C:evil", "x\u202etxt.exe", "%2e%2e%2fx",
+]
+
+
+def test_hostile_names_are_refused_or_saved_strictly_inside(server, sandbox):
+    assert len(HOSTILE_NAMES) >= 30
+    passwd = Path("/etc/passwd").read_bytes()
+    outcomes = {}
+    for name in HOSTILE_NAMES:
+        header = b"FILE 4 " + name.encode("utf-8") + b"\n"
+        replies = raw_upload(server.address, header, b"evil")
+        reply = protocol.parse_reply(replies[-1])
+        if isinstance(reply, protocol.Ok):
+            assert protocol.name_problem(name) is None, f"{name!r} was saved"
+            assert (server.folder / reply.saved_name).read_bytes() == b"evil"
+            outcomes[name] = "saved"
+        else:
+            assert isinstance(reply, protocol.ErrorReply), (name, replies)
+            assert reply.code in ("bad-name", "bad-header"), (name, reply)
+            outcomes[name] = "refused"
+    assert_nothing_escaped(sandbox)
+    assert Path("/etc/passwd").read_bytes() == passwd
+    assert not Path("/tmp/evil").exists()
+    assert sum(v == "refused" for v in outcomes.values()) >= 28
+    assert outcomes["../x"] == outcomes["/etc/passwd"] == outcomes[".."] == "refused"
+    assert server.running
+
+
+def test_a_newline_in_a_name_just_ends_the_header(server, sandbox):
+    # "a\nb": the header is "FILE 4 a" and "b\n.." is the start of the body.
+    replies = raw_upload(server.address, b"FILE 4 a\nb", b"xyz")
+    assert replies[0] == b"READY\n"
+    assert protocol.parse_reply(replies[1]).saved_name == "a"
+    assert (server.folder / "a").read_bytes() == b"bxyz"
+    assert_nothing_escaped(sandbox)
+
+
+def test_symlink_in_the_folder_is_never_followed(server, sandbox, tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"keep me")
+    (server.folder / "link.txt").symlink_to(outside)
+    path = tmp_path / "link.txt"
+    path.write_bytes(b"overwrite?")
+    result = send_file(path, server.address)
+    assert result.saved_name == "link (1).txt"
+    assert outside.read_bytes() == b"keep me"
+
+
+def test_send_file_refuses_a_bad_name_before_connecting(tmp_path):
+    path = tmp_path / "ok.txt"
+    path.write_bytes(b"x")
+    with socket.create_server(("127.0.0.1", 0)) as nobody:  # would accept, never answers
+        with pytest.raises(protocol.LocalProtocolError, match="bad-name"):
+            send_file(path, nobody.getsockname(), name="../x", timeout=0.5)
+
+
+def test_send_file_needs_an_existing_file(server, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        send_file(tmp_path / "missing.txt", server.address)
+
+
+def test_too_large_is_refused_before_the_body(sandbox, tmp_path):
+    with FileServer(sandbox / "uploads", max_size=100) as srv:
+        with socket.create_connection(srv.address, timeout=5) as sock:
+            sock.sendall(b"FILE 101 big.txt\n")  # no body sent: the reply must come anyway
+            assert recv_line(sock).startswith(b"ERROR too-large ")
+            assert sock.recv(10) == b""
+        path = tmp_path / "big.txt"
+        path.write_bytes(b"x" * 101)
+        with pytest.raises(TransferError) as info:
+            send_file(path, srv.address)
+        assert info.value.code == "too-large"
+    assert saved_files(sandbox / "uploads") == {}
+
+
+def test_half_a_body_then_disconnect_leaves_nothing(server, sandbox, tmp_path):
+    with socket.create_connection(server.address, timeout=5) as sock:
+        sock.sendall(b"FILE 1000 half.txt\n")
+        assert recv_line(sock) == b"READY\n"
+        sock.sendall(b"x" * 500)
+    path = tmp_path / "next.txt"
+    path.write_bytes(b"next client")
+    assert send_file(path, server.address).saved_name == "next.txt"  # served right after
+    assert saved_files(sandbox / "uploads") == {"next.txt": b"next client"}
+    errors = [e for e in server.events if e.kind == "error"]
+    assert errors and "incomplete: expected 1000 bytes, got 500" in errors[0].detail
+    assert_nothing_escaped(sandbox)
+
+
+def test_reset_mid_body_leaves_nothing(server, sandbox):
+    sock = socket.create_connection(server.address, timeout=5)
+    sock.sendall(b"FILE 100000 reset.txt\n")
+    assert recv_line(sock) == b"READY\n"
+    sock.sendall(b"y" * 5000)
+    reset(sock)
+    assert raw_upload(server.address, b"FILE 2 ok.txt\n", b"ok")[-1].startswith(b"OK 2 ")
+    assert saved_files(sandbox / "uploads") == {"ok.txt": b"ok"}
+
+
+def test_idle_client_is_dropped_after_the_timeout(sandbox):
+    with FileServer(sandbox / "uploads", idle_timeout=0.3) as srv:
+        with socket.create_connection(srv.address, timeout=5) as sock:
+            sock.sendall(b"FILE 10 slow.txt\n")
+            assert recv_line(sock) == b"READY\n"
+            sock.sendall(b"12345")
+            assert recv_line(sock).startswith(b"ERROR timeout ")
+            assert sock.recv(10) == b""
+        with socket.create_connection(srv.address, timeout=5) as sock:  # silent from the start
+            assert recv_line(sock).startswith(b"ERROR timeout ")
+        assert [e.client_id for e in srv.events if e.kind == "timeout"] == [1, 2]
+    assert saved_files(sandbox / "uploads") == {}
+
+
+def test_two_files_on_one_connection_and_a_name_collision(server, tmp_path):
+    a = tmp_path / "report.txt"
+    a.write_bytes(b"first")
+    b = tmp_path / "b.txt"
+    b.write_bytes(b"second")
+    with FileClient(server.address) as client:
+        assert client.send(a).saved_name == "report.txt"
+        assert client.send(b, name="report.txt").saved_name == "report (1).txt"
+        assert client.send(a).saved_name == "report (2).txt"
+    assert saved_files(server.folder) == {
+        "report.txt": b"first", "report (1).txt": b"second", "report (2).txt": b"first"}
+    assert server.served == 1
+
+
+def test_one_byte_at_a_time_through_a_chunking_proxy(server, tmp_path):
+    path = tmp_path / "slow.txt"
+    path.write_text(UKRAINIAN[:300], encoding="utf-8")
+    with ChunkingProxy(server.address, step=1) as proxy:
+        result = send_file(path, proxy.address)
+    assert (server.folder / result.saved_name).read_bytes() == path.read_bytes()
+
+
+def test_bad_header_gets_an_error_and_the_connection_ends(server):
+    assert raw_upload(server.address, b"HELLO\n")[0].startswith(b"ERROR bad-header ")
+    assert raw_upload(server.address, b"x" * 2000)[0].startswith(b"ERROR bad-header no newline")
+    assert server.running
+
+
+def test_many_uploads_leak_nothing(server, tmp_path):
+    path = tmp_path / "n.txt"
+    path.write_bytes(b"n")
+    send_file(path, server.address)
+    fds, threads = open_fds(), live_threads()
+    for _ in range(100):
+        send_file(path, server.address)
+    assert open_fds() <= fds + 2 and live_threads() == threads
+    assert len(list(server.folder.iterdir())) == 101
+
+
+def test_sha_mismatch_is_reported(tmp_path):
+    """A server that saves the wrong bytes is caught by the client's hash."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def liar():
+        conn, _ = listener.accept()
+        with conn:
+            header = protocol.parse_header(recv_line(conn))
+            conn.sendall(protocol.build_ready())
+            conn.recv(header.size)
+            conn.sendall(protocol.build_ok(header.size, "0" * 64, header.name))
+
+    thread = threading.Thread(target=liar, daemon=True)
+    thread.start()
+    path = tmp_path / "x.txt"
+    path.write_bytes(b"abc")
+    with pytest.raises(TransferError) as info:
+        send_file(path, listener.getsockname())
+    assert info.value.code == "sha-mismatch"
+    thread.join(5)
+    listener.close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(min_size=1, max_size=300))
+def test_fuzzed_headers_over_a_socket_never_hang_the_server(server, junk):
+    with socket.create_connection(server.address, timeout=5) as sock:
+        sock.sendall(junk)
+        sock.shutdown(socket.SHUT_WR)
+        started = time.monotonic()
+        recv_to_end(sock)  # the server answers and closes, whatever it got
+    assert time.monotonic() - started < 5
+    assert server.running
+
+
+NC = shutil.which("nc")
+
+
+@pytest.mark.skipif(NC is None, reason="nc (netcat-openbsd) is not installed")
+def test_upload_by_hand_with_netcat(server):
+    host, port = server.address
+    done = subprocess.run([NC, "-N", "-w", "5", host, str(port)], input=b"FILE 5 hi.txt\nhello",
+                          capture_output=True, timeout=10)
+    sha = hashlib.sha256(b"hello").hexdigest()
+    assert done.stdout == f"READY\nOK 5 {sha} hi.txt\n".encode()
+    assert (server.folder / "hi.txt").read_bytes() == b"hello"
