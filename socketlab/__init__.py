@@ -1,6 +1,8 @@
 """socketlab: the helper package of a hands-on course on TCP sockets in Python."""
 
 from .echo import EchoClient, EchoServer, echo
+from .files import FileClient, FileServer, SendResult, TransferError, send_file
+from .protocol import LocalProtocolError, ProtocolError, RemoteProtocolError
 from .server import Event, Server, format_event, running_servers, stop_all
 from .streams import IncompleteRead, LineTooLong, recv_exactly, recv_line, recv_to_end
 
@@ -8,8 +10,14 @@ __all__ = [
     "EchoClient",
     "EchoServer",
     "Event",
+    "FileClient",
+    "FileServer",
     "IncompleteRead",
     "LineTooLong",
+    "LocalProtocolError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "SendResult",
     "Server",
     "echo",
     "format_event",
@@ -17,5 +25,7 @@ __all__ = [
     "recv_line",
     "recv_to_end",
     "running_servers",
+    "send_file",
     "stop_all",
+    "TransferError",
 ]

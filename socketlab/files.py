@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import socket
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ __all__ = ["FileServer", "FileClient", "send_file", "SendResult", "TransferError
 
 DEFAULT_FILE_PORT = 65433
 BUFFER = 1024 * 1024  # big enough for few system calls, small enough that memory stays flat
+SEND_CHUNK = 8 * BUFFER  # how much sendfile() sends between two progress reports
 
 
 class FileServer(Server):
@@ -42,7 +45,6 @@ class FileServer(Server):
         self.max_size = max_size
 
     def handle(self, conn: socket.socket, client_id: int) -> None:
-        buffer = bytearray(BUFFER)
         while True:  # one file per header, as many as the client sends
             try:
                 line = recv_line(conn, protocol.MAX_HEADER)
@@ -60,7 +62,7 @@ class FileServer(Server):
                 return
             self.log(client_id, "header", header.size, preview(header.name.encode(), 60))
             conn.sendall(protocol.build_ready())
-            if not self._receive(conn, client_id, header, buffer):
+            if not self._receive(conn, client_id, header):
                 return
 
     def _refuse(self, conn: socket.socket, client_id: int, code: str, message: str) -> bool:
@@ -73,13 +75,13 @@ class FileServer(Server):
             pass  # the client is gone; nothing more to tell it
         return False
 
-    def _receive(self, conn, client_id, header: protocol.FileHeader, buffer: bytearray) -> bool:
+    def _receive(self, conn, client_id, header: protocol.FileHeader) -> bool:
         """Receive one body into a temporary file and save it; False if the connection must end."""
         tmp = None
         try:
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".incoming-", suffix=".part")
             with os.fdopen(fd, "wb") as out:
-                digest, write_error = self._copy_body(conn, client_id, header.size, out, buffer)
+                digest, write_error = self._copy_body(conn, client_id, header.size, out)
             if write_error:
                 raise write_error
             saved = self._link_under_free_name(tmp, header.name)
@@ -98,33 +100,34 @@ class FileServer(Server):
         conn.sendall(protocol.build_ok(header.size, digest, saved))
         return True
 
-    def _copy_body(self, conn, client_id, size: int, out, buffer: bytearray):
+    def _copy_body(self, conn, client_id, size: int, out):
         """Copy exactly ``size`` bytes from ``conn`` to ``out`` while hashing them.
 
         Returns ``(sha256 hex, write error or None)``.  After a write error it
         still reads the rest of the body, so the client hears the error reply
         instead of a broken connection.
         """
-        sha = hashlib.sha256()
-        view = memoryview(buffer)
-        got, write_error = 0, None
+        got = 0
         report_every = max(BUFFER, size // 10)
         next_report = report_every
-        while got < size:
-            n = conn.recv_into(view, min(len(view), size - got))
-            if n == 0:
-                raise IncompleteRead(size, got)
-            sha.update(view[:n])
-            if write_error is None:
-                try:
-                    out.write(view[:n])
-                except OSError as exc:
-                    write_error = exc
-            got += n
-            if next_report <= got < size:
-                self.log(client_id, "progress", got, f"{100 * got // size}%")
-                next_report += report_every
-        return sha.hexdigest(), write_error
+        with _HashingWriter(out) as writer:
+            while got < size:
+                # Fill a whole buffer before handing it over: fewer hand-overs and writes.
+                buffer = writer.free_buffer(self.idle_timeout)
+                want = min(len(buffer), size - got)
+                filled = 0
+                while filled < want:
+                    n = conn.recv_into(buffer[filled:], want - filled)
+                    if n == 0:
+                        writer.submit(buffer, filled)
+                        raise IncompleteRead(size, got + filled)
+                    filled += n
+                writer.submit(buffer, filled)
+                got += filled
+                if next_report <= got < size:
+                    self.log(client_id, "progress", got, f"{100 * got // size}%")
+                    next_report += report_every
+            return writer.finish(self.idle_timeout)
 
     def _link_under_free_name(self, tmp: str, name: str) -> str:
         """Give the finished temporary file its name, or ``name (1)``… if that is taken.
@@ -144,6 +147,61 @@ class FileServer(Server):
             except FileExistsError:
                 continue
         raise OSError(f"no free name for {name!r}")
+
+
+class _HashingWriter:
+    """Hashes and writes received chunks in a helper thread.
+
+    The connection's thread receives the next chunk while this one hashes and
+    writes the last: both ``recv_into`` and ``sha256.update`` release the GIL,
+    so the two run on two cores.  A few fixed buffers circulate between them,
+    which keeps memory flat whatever the file size.
+    """
+
+    def __init__(self, out, buffers: int = 4):
+        self.out = out
+        self.sha = hashlib.sha256()
+        self.write_error: OSError | None = None
+        self.free: queue.Queue = queue.Queue()
+        for _ in range(buffers):
+            self.free.put(bytearray(BUFFER))
+        self.full: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="hashing-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (item := self.full.get()) is not None:
+            buffer, n = item
+            chunk = memoryview(buffer)[:n]
+            self.sha.update(chunk)
+            if self.write_error is None:
+                try:
+                    self.out.write(chunk)
+                except OSError as exc:
+                    self.write_error = exc  # keep hashing: the caller still drains the body
+            self.free.put(buffer)
+
+    def free_buffer(self, timeout: float) -> memoryview:
+        return memoryview(self.free.get(timeout=timeout))
+
+    def submit(self, buffer: memoryview, n: int) -> None:
+        self.full.put((buffer.obj, n))
+
+    def finish(self, timeout: float):
+        """Wait for the last chunk; returns ``(sha256 hex, write error or None)``."""
+        self.full.put(None)
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            raise TimeoutError(f"writing the file took longer than {timeout:g} s")
+        return self.sha.hexdigest(), self.write_error
+
+    def __enter__(self) -> "_HashingWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.thread.is_alive():  # an error ended the body early: let the thread finish
+            self.full.put(None)
+            self.thread.join(5.0)
 
 
 def _lingering_close(conn: socket.socket, seconds: float = 1.0) -> None:
@@ -218,22 +276,31 @@ class FileClient:
         return SendResult(ok.saved_name, size, digest, seconds)
 
     def _send_body(self, source, size: int, progress) -> str:
-        sha = hashlib.sha256()
-        buffer = bytearray(BUFFER)
-        view = memoryview(buffer)
-        sent = 0
+        """Send the file with ``sendfile`` while another thread hashes it; returns the hex digest.
+
+        The kernel copies the file's pages straight into the socket, and the
+        hashing thread reads the file on its own (``sha256.update`` releases
+        the GIL), so hashing costs almost no extra time.  If the file changes
+        meanwhile, the server's hash will differ and we say so.
+        """
         if progress:
             progress(0, size)
-        while sent < size:
-            n = source.readinto(view[: min(BUFFER, size - sent)])
-            if not n:
-                raise TransferError("incomplete", f"the file shrank while being sent: {sent} of {size} bytes")
-            sha.update(view[:n])
-            self.sock.sendall(view[:n])
-            sent += n
-            if progress:
-                progress(sent, size)
-        return sha.hexdigest()
+        hashed: list[str] = []
+        hasher = threading.Thread(target=lambda: hashed.append(_sha256_of(source.name, size)),
+                                  name="hasher", daemon=True)
+        hasher.start()
+        sent = 0
+        try:
+            while sent < size:
+                n = self.sock.sendfile(source, offset=sent, count=min(SEND_CHUNK, size - sent))
+                if n == 0:
+                    raise TransferError("incomplete", f"the file shrank while being sent: {sent} of {size} bytes")
+                sent += n
+                if progress:
+                    progress(sent, size)
+        finally:
+            hasher.join()  # reads at most ``size`` bytes of a local file: it always ends
+        return hashed[0]
 
     def _expect(self, kind):
         line = recv_line(self.sock, protocol.MAX_HEADER)
@@ -254,6 +321,18 @@ class FileClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _sha256_of(path, size: int) -> str:
+    """SHA-256 of the first ``size`` bytes of a file, read in fixed-size chunks."""
+    sha = hashlib.sha256()
+    buffer = memoryview(bytearray(BUFFER))
+    left = size
+    with open(path, "rb", buffering=0) as f:
+        while left and (n := f.readinto(buffer[: min(BUFFER, left)])):
+            sha.update(buffer[:n])
+            left -= n
+    return sha.hexdigest()
 
 
 def send_file(path, address=("127.0.0.1", DEFAULT_FILE_PORT), *, name: str | None = None,
