@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import selectors
 import socket
+import threading
 import time
+from dataclasses import dataclass
+from typing import Callable
 
 from .server import Server
 from .streams import CHUNK, IncompleteRead
 
-__all__ = ["EchoServer", "echo", "EchoClient", "preview", "DEFAULT_ECHO_PORT"]
+__all__ = ["EchoServer", "echo", "EchoClient", "run_clients", "ClientRun", "preview", "DEFAULT_ECHO_PORT"]
 
 DEFAULT_ECHO_PORT = 65432  # the port of the Python docs' socket example
 
@@ -151,3 +154,75 @@ class EchoClient:
     def __repr__(self) -> str:
         state = "closed" if self.sock.fileno() == -1 else "open"
         return f"<EchoClient to {self.address[0]}:{self.address[1]} {state}>"
+
+
+@dataclass(frozen=True)
+class ClientRun:
+    """What one client of :func:`run_clients` saw, in the time base of ``clock``."""
+
+    number: int  # 1, 2, 3… in the order the clients were started
+    port: int | None  # its local port: the server's accept event says "from 127.0.0.1:<port>"
+    started: float
+    finished: float
+    reply: str | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def run_clients(address, count: int = 5, message: str = "hello", *, together: bool = True,
+                slow_first: float = 0.0, clock: Callable[[], float] = time.monotonic,
+                timeout: float = 10.0) -> list[ClientRun]:
+    """Run ``count`` echo clients and report what each one saw.
+
+    ``together=True`` starts them all at once (each in its own thread), as if
+    many people ran the client at the same moment; ``False`` runs them one
+    after another.  ``slow_first`` makes the first client connect and then stay
+    silent for that many seconds before sending: the slow-client experiment.
+    Pass ``clock=server.clock`` to get times comparable with the server's events.
+    """
+    address = _address_of(address)
+    if not together:
+        return [_one_client(n, address, message, slow_first if n == 1 else 0.0, clock, timeout)
+                for n in range(1, count + 1)]
+    runs: list[ClientRun] = []
+    first_connected = threading.Event()
+
+    def client(n: int) -> None:
+        idle = slow_first if n == 1 else 0.0
+        runs.append(_one_client(n, address, message, idle, clock, timeout, first_connected if n == 1 else None))
+
+    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(1, count + 1)]
+    threads[0].start()
+    first_connected.wait(timeout)  # the first client is first in the server's queue
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout + slow_first + 5)
+    return sorted(runs, key=lambda run: run.number)
+
+
+def _one_client(n, address, message, idle, clock, timeout, connected=None) -> ClientRun:
+    started, port = clock(), None
+    try:
+        with socket.create_connection(address, timeout=timeout) as sock:
+            port = sock.getsockname()[1]
+            if connected:
+                connected.set()
+            if idle:
+                time.sleep(idle)  # connected, saying nothing: a slow (or forgetful) client
+            reply = exchange(sock, message.encode("utf-8"), None, timeout).decode("utf-8")
+        if reply == message:
+            error = None
+        elif not reply:
+            error = "the server closed the connection without a reply"
+        else:
+            error = f"wrong reply {preview(reply.encode())}"
+        return ClientRun(n, port, started, clock(), reply, error)
+    except (OSError, EOFError) as exc:
+        return ClientRun(n, port, started, clock(), None, f"{type(exc).__name__}: {exc}")
+    finally:
+        if connected:
+            connected.set()  # also when it could not connect: nobody waits in vain

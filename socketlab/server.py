@@ -195,6 +195,10 @@ class Server:
                 self.log(0, "error", detail=f"serving thread still busy after {timeout} s")
         self._close()
 
+    def clock(self) -> float:
+        """Seconds since the server started: the time base of its events."""
+        return time.monotonic() - self._t0
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the server stops (e.g. after ``max_clients``); True if it has."""
         return self._finished.wait(timeout)
@@ -290,7 +294,7 @@ class Server:
 
     def log(self, client_id: int, kind: str, nbytes: int = 0, detail: str = "") -> Event:
         """Record an event; listeners get it in the thread that recorded it."""
-        event = Event(round(time.monotonic() - self._t0, 6), client_id, kind, nbytes, detail)
+        event = Event(round(self.clock(), 6), client_id, kind, nbytes, detail)
         with self._events_lock:
             self._events.append(event)
             listeners = list(self._listeners)

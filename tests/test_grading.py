@@ -1,0 +1,48 @@
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from socketlab.grading import STUB, check_cells, release_notebook, strip_solutions
+
+SOURCE = '''def f(x):
+    """Doc."""
+    ### BEGIN SOLUTION
+    y = x * 2
+    return y
+    ### END SOLUTION
+
+### BEGIN SOLUTION
+top_level = 1
+### END SOLUTION
+print("kept")'''
+
+
+def test_strip_solutions_keeps_indentation_and_the_rest():
+    assert strip_solutions(SOURCE) == f'''def f(x):
+    """Doc."""
+    {STUB}
+
+{STUB}
+print("kept")'''
+
+
+def test_strip_solutions_without_regions_is_unchanged():
+    assert strip_solutions("x = 1\n") == "x = 1\n"
+
+
+def test_release_notebook_strips_only_solution_cells_and_clears_outputs():
+    nb = new_notebook()
+    solution = new_code_cell(SOURCE, metadata={"tags": ["solution"]})
+    solution.outputs = [nbformat.v4.new_output("stream", text="hi")]
+    solution.execution_count = 3
+    check = new_code_cell("assert f(2) == 4", metadata={"tags": ["check"], "points": 2})
+    untagged = new_code_cell("### BEGIN SOLUTION\nshown = True\n### END SOLUTION")
+    nb.cells = [solution, check, untagged]
+    nb.metadata["widgets"] = {"state": {}}
+    released = release_notebook(nb)
+    assert STUB in released.cells[0].source and "y = x * 2" not in released.cells[0].source
+    assert released.cells[0].outputs == [] and released.cells[0].execution_count is None
+    assert released.cells[1].source == "assert f(2) == 4"
+    assert released.cells[2].source == untagged.source  # only cells tagged solution are touched
+    assert "widgets" not in released.metadata
+    assert "y = x * 2" in nb.cells[0].source  # the original is left alone
+    assert [c.metadata["points"] for c in check_cells(released)] == [2]

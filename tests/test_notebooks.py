@@ -1,0 +1,99 @@
+"""The course notebooks as a student meets them: run twice in one kernel, and as released stubs.
+
+nbval (configured in pyproject.toml) runs each notebook once; these tests add
+what nbval cannot see.
+"""
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from socketlab.grading import check_cells, release_notebook
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+
+STATE = """
+import json, threading, time, socketlab
+deadline = time.monotonic() + 2   # a monitor's refresh timer ends by itself within its interval
+while any(t.name == "monitor-refresh" for t in threading.enumerate()) and time.monotonic() < deadline:
+    time.sleep(0.05)
+print(json.dumps({"servers": sorted(s.name for s in socketlab.running_servers()),
+                  "threads": threading.active_count(), "names": sorted(t.name for t in threading.enumerate())}))
+"""
+
+
+def client_for(nb) -> NotebookClient:
+    return NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
+                          resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+
+
+def errors(cell) -> list[str]:
+    return [f"{o.ename}: {o.evalue}" for o in cell.get("outputs", []) if o.output_type == "error"]
+
+
+def kernel_state(client, nb) -> dict:
+    cell = nbformat.v4.new_code_cell(STATE)
+    nb.cells.append(cell)
+    client.execute_cell(cell, len(nb.cells) - 1)
+    nb.cells.pop()
+    return json.loads("".join(o.text for o in cell.outputs if o.output_type == "stream"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_run_all_twice_in_one_kernel(path):
+    """A student pressing Run All twice: no error, no "Address already in use", no leaked server."""
+    nb = nbformat.read(path, as_version=4)
+    client = client_for(nb)
+    states = []
+    with client.setup_kernel():
+        for run in (1, 2):
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type == "code":
+                    cell.outputs = []
+                    client.execute_cell(cell, index)
+                    assert not errors(cell), f"run {run}, cell {cell.id}: {errors(cell)}"
+            states.append(kernel_state(client, nb))
+    first, second = states
+    assert second["servers"] == first["servers"], "the second run left extra servers running"
+    assert second["threads"] <= first["threads"], f"threads grew: {first} -> {second}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_check_fails_on_the_stubs(path):
+    """The released notebook: each check cell fails, and no other cell does."""
+    nb = release_notebook(nbformat.read(path, as_version=4))
+    checks = check_cells(nb)
+    if not checks:
+        pytest.skip(f"{path.name} has no exercises")
+    client_for(nb).execute()
+    for cell in nb.cells:
+        if cell in checks:
+            assert errors(cell), f"check cell {cell.id} passed on the stub:\n{cell.source}"
+        else:
+            assert not errors(cell), f"cell {cell.id} failed in the released notebook: {errors(cell)}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_exercises_follow_the_convention(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "### BEGIN SOLUTION" in cell.source:
+            assert "solution" in tags, f"cell {cell.id} has a solution region but no 'solution' tag"
+            assert cell.source.count("### BEGIN SOLUTION") == cell.source.count("### END SOLUTION")
+        if "check" in tags:
+            assert isinstance(cell.metadata.get("points"), int) and cell.metadata["points"] > 0, cell.id
+            assert "assert" in cell.source, f"check cell {cell.id} asserts nothing"
+    if "solution" in json.dumps([c.metadata for c in nb.cells]):
+        assert check_cells(nb), f"{path.name} has exercises but no checks"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_quotes_the_task_in_ukrainian_and_english(path):
+    nb = nbformat.read(path, as_version=4)
+    task = next(c.source for c in nb.cells if c.source.startswith("## The task"))
+    assert "> **Завдання" in task and "**Task" in task
