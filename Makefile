@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Re-installs whenever pyproject.toml is newer than the last install.
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test bench clean
+.PHONY: lab test bench grade release clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,15 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/echo_sessions.py
 	$(BIN)/python benchmarks/transfer.py
+	$(BIN)/python benchmarks/grading.py
+
+# Instructors: `make release OUT=student-copies`, then `make grade SUBMISSIONS=path/to/submissions`.
+release: $(STAMP)
+	$(BIN)/socketlab release notebooks $(or $(OUT),release)
+
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder-of-student-folders"; exit 2; }
+	$(BIN)/socketlab grade $(SUBMISSIONS) --source notebooks --out $(or $(GRADEBOOK),gradebook.csv)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,207 @@
+"""Grading a mixed class: right grades for everyone, whatever one submission does."""
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+
+from socketlab.gradebook import COLUMNS, grade, isolation, summary_table, write_feedback, write_gradebook
+from socketlab.grading import check_cells, release_notebook
+
+SOURCE = Path(__file__).resolve().parent.parent / "notebooks"
+NAMES = sorted(p.name for p in SOURCE.glob("*.ipynb"))
+ECHO, MANY, FILES = NAMES
+
+
+def source(name):
+    return nbformat.read(SOURCE / name, as_version=4)
+
+
+def max_points(name):
+    return sum(c.metadata["points"] for c in check_cells(source(name)))
+
+
+def solution_cell(nb, function):
+    return next(c for c in nb.cells if "solution" in c.metadata.get("tags", []) and f"def {function}(" in c.source)
+
+
+def save(folder, nb, name):
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / name)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    subs = tmp_path_factory.mktemp("submissions")
+    for name in NAMES:
+        save(subs / "solution", source(name), name)
+        save(subs / "stub", release_notebook(source(name)), name)
+
+    save(subs / "missing", source(ECHO), ECHO)  # handed in one notebook of three
+    (subs / "broken").mkdir()
+    (subs / "broken" / ECHO).write_text("{ this is not json")
+
+    nb = source(ECHO)  # an infinite loop in one exercise: only that exercise's check is lost
+    cell = solution_cell(nb, "my_echo")
+    cell.source = "while True:\n    pass\n" + cell.source
+    save(subs / "loop", nb, ECHO)
+
+    nb = source(MANY)  # the kernel dies
+    solution_cell(nb, "serve_clients").source += "\nimport os\nos._exit(1)\n"
+    save(subs / "dies", nb, MANY)
+
+    nb = source(ECHO)  # leaves a server running, on a fixed port, and a thread that never ends
+    solution_cell(nb, "my_echo").source += (
+        "\nimport threading, socketlab\n"
+        "left = socketlab.EchoServer(port=65432, name='left-running').start()\n"
+        "threading.Thread(target=threading.Event().wait).start()\n")
+    save(subs / "leaves-server", nb, ECHO)
+
+    for student in ("port-a", "port-b"):  # both hold 127.0.0.1:65000 while their checks run
+        nb = source(ECHO)
+        cell = solution_cell(nb, "serve_one_client")
+        cell.source = "import socket\nhog = socket.create_server(('127.0.0.1', 65000))\n" + cell.source
+        save(subs / student, nb, ECHO)
+
+    nb = release_notebook(source(ECHO))  # stubs, with the checks edited to pass and worth more
+    for cell in check_cells(nb):
+        cell.source = "assert True"
+        cell.metadata["points"] = 100
+    save(subs / "edits-checks", nb, ECHO)
+
+    nb = source(ECHO)  # a correct notebook whose check cells were deleted
+    nb.cells = [c for c in nb.cells if "check" not in c.metadata.get("tags", [])]
+    save(subs / "deletes-checks", nb, ECHO)
+
+    nb = release_notebook(source(ECHO))  # stubs, trying to make nbval skip or excuse the checks
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.source = "# NBVAL_SKIP\n# NBVAL_RAISES_EXCEPTION\n" + cell.source
+            cell.metadata["tags"] = cell.metadata.get("tags", []) + ["nbval-skip", "raises-exception"]
+    save(subs / "nbval-markers", nb, ECHO)
+
+    nb = source(ECHO)  # correct, with a marker that would skip its own solution if it were kept
+    solution_cell(nb, "my_echo").source = "# NBVAL_SKIP\n" + solution_cell(nb, "my_echo").source
+    save(subs / "marker-on-solution", nb, ECHO)
+
+    nb = json.loads((SOURCE / ECHO).read_text())  # correct, from an older format with no cell ids
+    nb["nbformat_minor"] = 4
+    for cell in nb["cells"]:
+        cell.pop("id", None)
+    (subs / "no-ids").mkdir()
+    (subs / "no-ids" / ECHO).write_text(json.dumps(nb))
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    found = grade(subs, SOURCE, jobs=2, timeout=120, cell_timeout=4)
+    after = {p.pid for p in psutil.Process().children(recursive=True)}
+    assert after <= before, "grading left processes running"
+    return found
+
+
+def points(results, student, notebook=None):
+    return sum(r.points for r in results if r.student == student and notebook in (None, r.notebook))
+
+
+def statuses(results, student, notebook):
+    return {r.check: r.status for r in results if r.student == student and r.notebook == notebook}
+
+
+def test_solutions_score_full_points(results):
+    total = sum(max_points(n) for n in NAMES)
+    assert points(results, "solution") == total
+    assert set(statuses(results, "solution", FILES).values()) == {"passed"}
+
+
+def test_stubs_score_zero_on_every_check(results):
+    mine = [r for r in results if r.student == "stub"]
+    assert len(mine) == sum(len(check_cells(source(n))) for n in NAMES)
+    assert all(r.points == 0 and r.status == "failed" for r in mine)
+    assert any("NotImplementedError" in r.message for r in mine)
+
+
+def test_missing_and_broken_notebooks(results):
+    assert points(results, "missing", ECHO) == max_points(ECHO)
+    assert set(statuses(results, "missing", MANY).values()) == {"missing"}
+    assert set(statuses(results, "broken", ECHO).values()) == {"invalid"}
+    assert points(results, "broken") == 0
+
+
+def test_infinite_loop_costs_only_its_own_check(results):
+    got = statuses(results, "loop", ECHO)
+    assert got["echo client: gets back exactly what it sent"] != "passed"
+    assert got["echo server: short, empty and large messages"] == "passed"
+    assert points(results, "loop", ECHO) == max_points(ECHO) - 2
+
+
+def test_a_dying_kernel_scores_zero_for_what_never_ran(results):
+    mine = [r for r in results if r.student == "dies"]
+    assert mine and all(r.points == 0 for r in mine if r.notebook == MANY)
+
+
+def test_a_server_left_running_is_graded_and_stopped(results):
+    assert points(results, "leaves-server", ECHO) == max_points(ECHO)
+
+
+def test_two_students_on_the_same_fixed_port_both_pass(results):
+    assert points(results, "port-a", ECHO) == max_points(ECHO)
+    assert points(results, "port-b", ECHO) == max_points(ECHO)
+
+
+def test_checks_and_points_always_come_from_the_source(results):
+    assert points(results, "edits-checks") == 0
+    assert {r.max_points for r in results if r.student == "edits-checks" and r.notebook == ECHO} <= {1, 2}
+    assert points(results, "deletes-checks", ECHO) == max_points(ECHO)
+    assert points(results, "nbval-markers") == 0
+    assert set(statuses(results, "nbval-markers", ECHO).values()) == {"failed"}
+
+
+def test_nbval_markers_in_student_code_are_ignored(results):
+    assert points(results, "marker-on-solution", ECHO) == max_points(ECHO)
+
+
+def test_cells_are_matched_by_order_without_ids(results):
+    assert points(results, "no-ids", ECHO) == max_points(ECHO)
+
+
+def test_gradebook_feedback_and_summary(results, tmp_path):
+    path = tmp_path / "out" / "gradebook.csv"
+    write_gradebook(results, path)
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    assert list(rows[0]) == COLUMNS
+    assert len(rows) == len(results)
+    solution = [r for r in rows if r["student"] == "solution"]
+    assert sum(int(r["points"]) for r in solution) == sum(int(r["max_points"]) for r in solution)
+    table = summary_table(results)
+    total = sum(max_points(n) for n in NAMES)
+    assert any(line.startswith("solution") and line.endswith(f"{total}/{total}") for line in table.splitlines())
+    assert any(line.startswith("stub") and line.endswith(f"0/{total}") for line in table.splitlines())
+    files = write_feedback(results, tmp_path / "feedback")
+    stub = (tmp_path / "feedback" / "stub.md").read_text(encoding="utf-8")
+    assert "✘" in stub and "NotImplementedError" in stub and f"0 of {total} points" in stub
+    assert len(files) == len({r.student for r in results})
+
+
+def test_hidden_tests_are_named_but_not_shown(tmp_path):
+    """A client that echoes without talking to the server passes the visible check only."""
+    nb = source(ECHO)
+    solution_cell(nb, "my_echo").source = "def my_echo(message, address):\n    return message\n"
+    save(tmp_path / "subs" / "faker", nb, ECHO)
+    found = [r for r in grade(tmp_path / "subs", SOURCE, jobs=1, timeout=60, cell_timeout=10)
+             if r.notebook == ECHO]
+    faked = next(r for r in found if r.check == "echo client: gets back exactly what it sent")
+    assert faked.points == 0 and faked.hidden
+    write_gradebook(found, tmp_path / "gradebook.csv")
+    write_feedback(found, tmp_path / "feedback")
+    assert "must really send" not in (tmp_path / "gradebook.csv").read_text(encoding="utf-8")
+    feedback = (tmp_path / "feedback" / "faker.md").read_text(encoding="utf-8")
+    assert "hidden tests failed" in feedback and "must really send" not in feedback
+
+
+def test_network_isolation_is_available_here():
+    if not shutil.which("unshare"):
+        pytest.skip("unshare (util-linux) is not installed: grading runs one notebook at a time")
+    assert isolation(), "unshare is installed but a network namespace could not be made"
