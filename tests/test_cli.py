@@ -4,12 +4,14 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from socketlab import EchoServer, echo
 
 CLI = [sys.executable, "-m", "socketlab"]
+NOTEBOOKS = str(Path(__file__).resolve().parent.parent / "notebooks")
 
 
 def run_cli(*args, timeout=15):
@@ -193,3 +195,36 @@ def test_max_size_option(size, ok):
     else:
         with pytest.raises(SystemExit):
             parser.parse_args(["file-server", "--max-size", size])
+
+
+def test_release_command(tmp_path):
+    done = run_cli("release", NOTEBOOKS, str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    released = sorted(p.name for p in (tmp_path / "out").glob("*.ipynb"))
+    assert released == ["01_echo.ipynb", "02_many_clients.ipynb", "03_file_transfer.ipynb"]
+    assert (tmp_path / "out" / "data" / "lab_report_uk.txt").exists()
+    for path in (tmp_path / "out").glob("*.ipynb"):
+        text = path.read_text(encoding="utf-8")
+        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+        assert "your code here" in text
+
+
+def test_release_refuses_to_overwrite_the_source():
+    done = run_cli("release", NOTEBOOKS, NOTEBOOKS)
+    assert done.returncode == 1 and "overwrite the solutions" in done.stderr
+
+
+def test_grade_command(tmp_path):
+    student = tmp_path / "subs" / "ada"
+    student.mkdir(parents=True)
+    (student / "01_echo.ipynb").write_bytes((Path(NOTEBOOKS) / "01_echo.ipynb").read_bytes())
+    done = run_cli("grade", str(tmp_path / "subs"), "--source", NOTEBOOKS, "--out", str(tmp_path / "gb" / "gradebook.csv"), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "ada      5/5      0/4              0/9               5/18" in done.stdout
+    assert (tmp_path / "gb" / "gradebook.csv").exists()
+    assert (tmp_path / "gb" / "feedback" / "ada.md").exists()
+
+
+def test_grade_a_missing_folder_is_one_line():
+    done = run_cli("grade", "no/such/folder")
+    assert (done.returncode, done.stderr) == (1, "socketlab grade: no such folder: no/such/folder\n")
