@@ -174,7 +174,7 @@ class FileSendPanel(_Panel):
         self.address = _address_of(address)
         self.timeout = timeout
         self.picker = w.FileUpload(description="Choose file", multiple=False)
-        self.path = w.Text(placeholder="…or a path on the server machine, e.g. data/звіт.txt",
+        self.path = w.Text(placeholder="…or a path next to the notebook, e.g. data/lab_report_uk.txt",
                            description="Path:", layout=w.Layout(width="60%"))
         self.button = w.Button(description="Send", button_style="primary", icon="upload")
         self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="0%",
