@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/echo_sessions.py
 	$(BIN)/python benchmarks/transfer.py
+	$(BIN)/python benchmarks/concurrency.py
 	$(BIN)/python benchmarks/grading.py
 
 # Instructors: `make release OUT=student-copies`, then `make grade SUBMISSIONS=path/to/submissions`.

@@ -1,5 +1,6 @@
 """socketlab: the helper package of a hands-on course on TCP sockets in Python."""
 
+from .concurrency import AsyncioEchoServer, SelectorEchoServer, ThreadingEchoServer
 from .echo import EchoClient, EchoServer, echo
 from .files import FileClient, FileServer, SendResult, TransferError, send_file
 from .protocol import LocalProtocolError, ProtocolError, RemoteProtocolError
@@ -7,6 +8,7 @@ from .server import Event, Server, format_event, running_servers, stop_all
 from .streams import IncompleteRead, LineTooLong, recv_exactly, recv_line, recv_to_end
 
 __all__ = [
+    "AsyncioEchoServer",
     "EchoClient",
     "EchoServer",
     "Event",
@@ -17,6 +19,7 @@ __all__ = [
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",
+    "SelectorEchoServer",
     "SendResult",
     "Server",
     "echo",
@@ -27,5 +30,6 @@ __all__ = [
     "running_servers",
     "send_file",
     "stop_all",
+    "ThreadingEchoServer",
     "TransferError",
 ]

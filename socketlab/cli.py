@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 
-from .echo import DEFAULT_ECHO_PORT, EchoServer, echo
+from .echo import DEFAULT_ECHO_PORT, echo
 from .files import DEFAULT_FILE_PORT, FileClient, FileServer, TransferError
 from .protocol import LocalProtocolError, name_problem
 from .server import Server, format_event
@@ -60,9 +60,12 @@ def network_error(exc: OSError, host: str, port: int) -> str:
 
 
 def cmd_echo_server(args) -> int:
-    server = EchoServer(
-        args.host, args.port, idle_timeout=args.idle_timeout, max_clients=1 if args.once else None
-    )
+    from .concurrency import SERVER_KINDS
+
+    if args.once and args.kind != "sequential":
+        return fail(args, "--once is for the sequential server (task 1)")
+    options = {"max_clients": 1} if args.once else {}
+    server = SERVER_KINDS[args.kind](args.host, args.port, idle_timeout=args.idle_timeout, **options)
     return serve_until_interrupted(server)
 
 
@@ -198,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("echo-server", help="run an echo server (tasks 1 and 2)")
     address_options(p, DEFAULT_ECHO_PORT, "address to listen on; 0 picks a free port")
     p.add_argument("--once", action="store_true", help="serve one client, then exit (task 1)")
+    p.add_argument("--kind", choices=["sequential", "threads", "selectors", "asyncio"], default="sequential",
+                   help="one client at a time (task 2), or many at once (default: %(default)s)")
     p.add_argument("--idle-timeout", type=positive_seconds, default=30.0,
                    help="drop a client silent for this many seconds (default: %(default)s)")
     p.set_defaults(run=cmd_echo_server)

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from .server import Event
 
-__all__ = ["timeline", "sequence_diagram", "Picture"]
+__all__ = ["timeline", "timelines", "sequence_diagram", "comparison", "Picture"]
 
 SERVED, WAITING, TROUBLE = "#4c9a2a", "#f0a030", "#d62728"
 _PEER_PORT = re.compile(r":(\d+)$")
@@ -58,12 +58,43 @@ def timeline(events: Sequence[Event], clients: Sequence | None = None, *, title:
     ``clients`` are the records of :func:`socketlab.echo.run_clients` run with
     ``clock=server.clock``; they are matched to connections by port.
     """
+    rows = max(len(_connections(events)), 2)
+    fig = Picture(figsize=(8, 0.45 * rows + 1.4), layout="constrained")
+    ax = fig.add_subplot()
+    if _draw_timeline(ax, events, clients, relative=False):
+        fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    ax.set_title(title)
+    return fig
+
+
+def timelines(panels: dict, *, title: str = "The same clients, different servers") -> Figure:
+    """Timelines side by side, one per server: ``{"name": (events, clients), …}``.
+
+    Times count from each panel's first client, on one shared axis, so the
+    panels compare at a glance.
+    """
+    fig = Picture(figsize=(12, 1.6 + 1.8 * ((len(panels) + 1) // 2)), layout="constrained")
+    axes = fig.subplots((len(panels) + 1) // 2, 2, sharex=True, squeeze=False).flat
+    drawn = False
+    for ax, (name, (events, clients)) in zip(axes, panels.items()):
+        drawn |= _draw_timeline(ax, events, clients, relative=True)
+        ax.set_title(name)
+    for ax in list(axes):
+        ax.set_visible(False)  # an odd number of panels leaves one empty
+    if drawn:
+        fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3,
+                   fontsize=8, frameon=False)
+    fig.suptitle(title)
+    return fig
+
+
+def _draw_timeline(ax, events: Sequence[Event], clients: Sequence | None, *, relative: bool) -> bool:
+    """Draw one timeline on ``ax``; True if there was a client to draw."""
     conns = _connections(events)
     started = {run.port: run.started for run in clients or () if run.port is not None}
-    fig = Picture(figsize=(8, 0.45 * max(len(conns), 2) + 1.4), layout="constrained")
-    ax = fig.add_subplot()
     end = max((e.t for e in events), default=1.0)
     first = min([c["accept"] for c in conns.values()] + list(started.values()), default=0.0)
+    origin = first if relative else 0.0
     thinnest = (end - first) * 0.003  # so that a very short service still shows
     labelled: set[str] = set()
 
@@ -75,24 +106,43 @@ def timeline(events: Sequence[Event], clients: Sequence | None = None, *, title:
         return label
 
     for row, (cid, c) in enumerate(conns.items()):
-        close = c.get("close", end)
+        accept, close = c["accept"] - origin, c.get("close", end) - origin
         if c.get("port") in started:
-            wait_from = started[c["port"]]
-            ax.barh(row, c["accept"] - wait_from, left=wait_from, color=WAITING, height=0.5,
+            wait_from = started[c["port"]] - origin
+            ax.barh(row, accept - wait_from, left=wait_from, color=WAITING, height=0.5,
                     label=once("waiting to be accepted"))
-        ax.barh(row, max(close - c["accept"], thinnest), left=c["accept"], color=SERVED, height=0.5,
+        ax.barh(row, max(close - accept, thinnest), left=accept, color=SERVED, height=0.5,
                 label=once("being served"))
         for t, _kind in c["trouble"]:
-            ax.plot(t, row, "x", color=TROUBLE, markersize=10, mew=2, label=once("dropped (idle) or error"))
-        ax.text(max(close, c["accept"] + thinnest), row, f"  {c['bytes']} B", va="center", fontsize=8)
+            ax.plot(t - origin, row, "x", color=TROUBLE, markersize=10, mew=2, label=once("dropped (idle) or error"))
+        ax.text(max(close, accept + thinnest), row, f"  {c['bytes']} B", va="center", fontsize=8)
     ax.set_yticks(range(len(conns)), [f"client #{cid}" for cid in conns])
     ax.invert_yaxis()  # the first client on top
-    ax.set_xlabel("seconds since the server started")
-    ax.set_title(title)
-    ax.set_xlim(left=max(0.0, first - 0.05 * (end - first)))  # start where the story starts
+    ax.set_xlabel("seconds since the first client" if relative else "seconds since the server started")
+    if not relative:
+        ax.set_xlim(left=max(0.0, first - 0.05 * (end - first)))  # start where the story starts
     ax.grid(axis="x", alpha=0.3)
-    if conns:
-        fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    return bool(conns)
+
+
+def comparison(results: dict, *, title: str = "Sessions per second and latency, by server and number of clients") -> Figure:
+    """Bars of sessions/s and median latency: ``{"server name": [LoadResult, …], …}``."""
+    fig = Picture(figsize=(12, 4), layout="constrained")
+    rate_ax, latency_ax = fig.subplots(1, 2)
+    levels = sorted({r.clients for runs in results.values() for r in runs})
+    width = 0.8 / max(len(results), 1)
+    for i, (name, runs) in enumerate(results.items()):
+        by_level = {r.clients: r for r in runs}
+        xs = [j + i * width for j in range(len(levels))]
+        rate_ax.bar(xs, [by_level[n].rate if n in by_level else 0 for n in levels], width, label=name)
+        latency_ax.bar(xs, [by_level[n].median_ms if n in by_level else 0 for n in levels], width, label=name)
+    for ax, label in ((rate_ax, "sessions per second"), (latency_ax, "median latency (ms), log scale")):
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(levels))], [f"{n} client" if n == 1 else f"{n} clients" for n in levels])
+        ax.set_ylabel(label)
+        ax.grid(axis="y", alpha=0.3)
+    latency_ax.set_yscale("log")
+    rate_ax.legend(fontsize=8)
+    fig.suptitle(title)
     return fig
 
 

@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Callable, NamedTuple
 
-__all__ = ["Event", "Server", "running_servers", "stop_all", "format_event"]
+__all__ = ["Event", "Server", "ThreadingMixIn", "running_servers", "stop_all", "format_event"]
 
 
 class Event(NamedTuple):
@@ -78,7 +78,7 @@ class Server:
         name: str | None = None,
         idle_timeout: float = 30.0,
         max_clients: int | None = None,
-        backlog: int = 64,
+        backlog: int = 128,
         log_size: int = 10_000,
     ):
         if idle_timeout is None or idle_timeout <= 0:
@@ -96,14 +96,17 @@ class Server:
         self._listeners: list[Callable[[Event], None]] = []
         self._client_ids = itertools.count(1)
         self._conns: set[socket.socket] = set()
+        self._workers: set[threading.Thread] = set()  # ThreadingMixIn's client threads
         self._conns_lock = threading.Lock()
         self._close_lock = threading.Lock()
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
+        self._selector = self._wake_r = self._wake_w = None
+        self._started = False
         self._stopping = threading.Event()
         self._finished = threading.Event()
         self._t0 = time.monotonic()
-        self.served = 0  # connections handled so far
+        self.served = 0  # connections accepted so far
 
     # ---- the hook subclasses override -------------------------------------
 
@@ -122,28 +125,19 @@ class Server:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and not self._finished.is_set()
+        return self._started and not self._finished.is_set()
 
     def start(self) -> "Server":
         """Bind, listen and serve in a background thread; returns once listening."""
-        if self._thread is not None:
+        if self._started:
             if self.running:
                 return self
             raise RuntimeError(f"{self.name} has stopped; create a new server to serve again")
-        with _registry_lock:
-            old = _registry.get(self.name)
-        if old is not None and old is not self:
-            old.stop()
-        self._listener = self._bind()
-        self._address = self._listener.getsockname()[:2]
+        self._open()
         self._wake_r, self._wake_w = socket.socketpair()
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._listener, selectors.EVENT_READ)
         self._selector.register(self._wake_r, selectors.EVENT_READ)
-        self._t0 = time.monotonic()
-        with _registry_lock:
-            _registry[self.name] = self
-        self.log(0, "listen", detail=f"{self._address[0]}:{self._address[1]}")
         ready = threading.Event()
         self._thread = threading.Thread(
             target=self._serve, args=(ready,), name=f"{self.name}-serve", daemon=True
@@ -153,6 +147,20 @@ class Server:
             self.stop()
             raise RuntimeError(f"{self.name}: serving thread did not start within 5 s")
         return self
+
+    def _open(self) -> None:
+        """Take the name (stopping a running server that has it), bind, listen, record "listen"."""
+        with _registry_lock:
+            old = _registry.get(self.name)
+        if old is not None and old is not self:
+            old.stop()
+        self._listener = self._bind()
+        self._address = self._listener.getsockname()[:2]
+        self._t0 = time.monotonic()
+        self._started = True
+        with _registry_lock:
+            _registry[self.name] = self
+        self.log(0, "listen", detail=f"{self._address[0]}:{self._address[1]}")
 
     def _bind(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -218,10 +226,9 @@ class Server:
         with self._close_lock:
             if self._finished.is_set():
                 return
-            self._selector.close()
-            self._listener.close()
-            self._wake_r.close()
-            self._wake_w.close()
+            for resource in (self._selector, self._listener, self._wake_r, self._wake_w):
+                if resource is not None:
+                    resource.close()
             with _registry_lock:
                 if _registry.get(self.name) is self:
                     del _registry[self.name]
@@ -234,17 +241,28 @@ class Server:
         ready.set()
         try:
             while not self._stopping.is_set():
-                for key, _ in self._selector.select():
+                for key, mask in self._selector.select(self._select_timeout()):
                     if key.fileobj is self._wake_r:
                         return
-                    self._accept_one()
+                    if key.fileobj is self._listener:
+                        self._accept_one()
+                    else:
+                        key.data(mask)  # a connection of an event-loop server is ready
                     if self.max_clients is not None and self.served >= self.max_clients:
                         return
+                self._after_select()
         except (OSError, ValueError):
             if not self._stopping.is_set():
                 raise  # a real failure, not stop() closing the sockets under us
         finally:
             self._close()
+
+    def _select_timeout(self) -> float | None:
+        """How long the serving loop may wait for the next event (None: until one comes)."""
+        return None
+
+    def _after_select(self) -> None:
+        """Called after each round of events: an event-loop server drops idle clients here."""
 
     def _accept_one(self) -> None:
         try:
@@ -255,6 +273,7 @@ class Server:
             self.log(0, "error", detail=f"accept failed: {exc}")
             self._stopping.wait(0.05)
             return
+        self.served += 1
         self.process_connection(conn, peer, next(self._client_ids))
 
     def process_connection(self, conn: socket.socket, peer, client_id: int) -> None:
@@ -265,7 +284,6 @@ class Server:
         """setup / handle / finish: whatever the client does, the connection is closed."""
         with self._conns_lock:
             self._conns.add(conn)
-        self.served += 1
         try:
             if self._stopping.is_set():
                 return  # accepted while stop() ran: it may not have seen this connection
@@ -330,3 +348,34 @@ class Server:
                     self._listeners.remove(listener)
 
         return unsubscribe
+
+
+class ThreadingMixIn:
+    """Serve each client in a thread of its own (as ``socketserver.ThreadingMixIn``).
+
+    ``class ThreadingEchoServer(ThreadingMixIn, EchoServer)``: the accept loop
+    hands each connection to a new thread and goes straight back to accept.
+    ``stop()`` also waits (within its timeout) for those threads.
+    """
+
+    def process_connection(self, conn, peer, client_id: int) -> None:
+        worker = threading.Thread(target=self._run_worker, args=(conn, peer, client_id),
+                                  name=f"{self.name}-client-{client_id}", daemon=True)
+        with self._conns_lock:
+            self._workers.add(worker)
+        worker.start()
+
+    def _run_worker(self, conn, peer, client_id: int) -> None:
+        try:
+            self.handle_connection(conn, peer, client_id)
+        finally:
+            with self._conns_lock:
+                self._workers.discard(threading.current_thread())
+
+    def stop(self, timeout: float = 1.0) -> None:
+        deadline = time.monotonic() + timeout
+        super().stop(timeout)
+        with self._conns_lock:
+            workers = list(self._workers)
+        for worker in workers:  # woken by stop(): their sockets were shut down
+            worker.join(max(0.0, deadline - time.monotonic()))

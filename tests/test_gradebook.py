@@ -14,7 +14,7 @@ from socketlab.grading import check_cells, release_notebook
 
 SOURCE = Path(__file__).resolve().parent.parent / "notebooks"
 NAMES = sorted(p.name for p in SOURCE.glob("*.ipynb"))
-ECHO, MANY, FILES = NAMES
+ECHO, MANY, FILES = NAMES[:3]
 
 
 def source(name):

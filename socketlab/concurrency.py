@@ -1,0 +1,344 @@
+"""Serving many clients at once: three more kinds of echo server, and a load to compare them.
+
+All kinds keep the :class:`~socketlab.server.Server` contract and record the
+same events, so the same pictures draw them:
+
+* :class:`~socketlab.echo.EchoServer`: sequential, one client at a time (task 2);
+* :class:`ThreadingEchoServer`: a thread per client;
+* :class:`SelectorEchoServer`: one thread, one ``selectors`` loop watching every socket;
+* :class:`AsyncioEchoServer`: ``asyncio.start_server``; in a notebook it runs in
+  the notebook's own event loop (``await server.astart()``).
+
+:func:`load` runs many clients at once against any of them and measures
+sessions per second and latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+import socket
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .echo import EchoServer, exchange, preview
+from .server import Server, ThreadingMixIn
+
+__all__ = ["ThreadingEchoServer", "SelectorEchoServer", "AsyncioEchoServer", "SERVER_KINDS",
+           "LoadResult", "load"]
+
+
+def _one_at_a_time_only(max_clients) -> None:
+    if max_clients is not None:
+        raise ValueError("max_clients belongs to the sequential server; this kind serves until stopped")
+
+
+class ThreadingEchoServer(ThreadingMixIn, EchoServer):
+    """The echo server with a thread per client: a slow client holds up only itself."""
+
+    role = "threading-server"
+
+    def __init__(self, *args, max_clients=None, **kwargs):
+        _one_at_a_time_only(max_clients)
+        super().__init__(*args, **kwargs)
+
+
+@dataclass(eq=False)
+class _Client:
+    sock: socket.socket
+    client_id: int
+    last_active: float
+    pending: bytearray = field(default_factory=bytearray)  # echo not yet sent
+    peer_done: bool = False  # the client has half-closed
+
+
+class SelectorEchoServer(Server):
+    """One thread, one event loop: ``selectors`` says which sockets are ready, nothing blocks.
+
+    Back-pressure: a client that does not read its echo stops being read
+    once ``max_pending`` bytes wait for it.
+    """
+
+    role = "selector-server"
+    bufsize = 64 * 1024
+    max_pending = 1024 * 1024
+
+    def __init__(self, *args, max_clients=None, **kwargs):
+        _one_at_a_time_only(max_clients)
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, _Client] = {}
+
+    def process_connection(self, conn: socket.socket, peer, client_id: int) -> None:
+        conn.setblocking(False)
+        client = _Client(conn, client_id, time.monotonic())
+        self._clients[client_id] = client
+        self.log(client_id, "accept", detail=f"from {peer[0]}:{peer[1]}")
+        self._selector.register(conn, selectors.EVENT_READ, lambda mask: self._on_ready(client, mask))
+
+    def _on_ready(self, c: _Client, mask: int) -> None:
+        try:
+            if mask & selectors.EVENT_READ:
+                data = c.sock.recv(self.bufsize)
+                if data:
+                    self.log(c.client_id, "recv", len(data), preview(data))
+                    c.pending += data
+                else:
+                    c.peer_done = True
+            if mask & selectors.EVENT_WRITE and c.pending:
+                sent = c.sock.send(c.pending)
+                self.log(c.client_id, "send", sent)
+                del c.pending[:sent]
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self.handle_error(c.client_id, exc)
+            return self._drop(c)
+        c.last_active = time.monotonic()
+        if c.peer_done and not c.pending:
+            return self._drop(c)
+        wanted = selectors.EVENT_WRITE if c.pending else 0
+        if not c.peer_done and len(c.pending) < self.max_pending:
+            wanted |= selectors.EVENT_READ
+        self._selector.modify(c.sock, wanted, self._selector.get_key(c.sock).data)
+
+    def _drop(self, c: _Client, kind: str = "close", detail: str = "") -> None:
+        self._clients.pop(c.client_id, None)
+        try:
+            self._selector.unregister(c.sock)
+        except (KeyError, ValueError, RuntimeError):
+            pass  # the selector is already closed: the server is stopping
+        c.sock.close()
+        if kind != "close":
+            self.log(c.client_id, kind, detail=detail)
+        self.log(c.client_id, "close")
+
+    def _select_timeout(self) -> float | None:
+        if not self._clients:
+            return None
+        oldest = min(c.last_active for c in self._clients.values())
+        return max(0.0, oldest + self.idle_timeout - time.monotonic())
+
+    def _after_select(self) -> None:
+        now = time.monotonic()
+        for c in [c for c in self._clients.values() if now - c.last_active >= self.idle_timeout]:
+            self._drop(c, "timeout", f"idle for {self.idle_timeout:g} s, dropped")
+
+    def _close(self) -> None:
+        for c in list(self._clients.values()):
+            self._drop(c, "error", "dropped: server stopping")
+        super()._close()
+
+
+class AsyncioEchoServer(Server):
+    """``asyncio.start_server``: one event loop, a coroutine per client.
+
+    In a notebook, ``await server.astart()`` serves in the notebook's own
+    event loop, between and during cells that ``await``; a cell that blocks
+    (a plain ``socketlab.echo(...)``) would stop it, so drive it with
+    ``await asyncio.to_thread(...)``.  Outside a running loop, ``start()``
+    runs a loop in a background thread, like the other kinds.
+    """
+
+    role = "asyncio-server"
+    bufsize = 64 * 1024
+
+    def __init__(self, *args, max_clients=None, **kwargs):
+        _one_at_a_time_only(max_clients)
+        super().__init__(*args, **kwargs)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._aserver: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task] = set()
+
+    async def astart(self) -> "AsyncioEchoServer":
+        """Start serving in the running event loop; returns once listening."""
+        if self._started:
+            if self.running:
+                return self
+            raise RuntimeError(f"{self.name} has stopped; create a new server to serve again")
+        self._open()
+        self._loop = asyncio.get_running_loop()
+        self._aserver = await asyncio.start_server(self._serve_client, sock=self._listener)
+        return self
+
+    def start(self) -> "AsyncioEchoServer":
+        """Serve in a background thread with an event loop of its own."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError("an event loop is running here (a notebook?): use `await server.astart()`")
+        if self.running:
+            return self
+        loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=loop.run_forever, name=f"{self.name}-loop", daemon=True)
+        self._thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self.astart(), loop).result(timeout=5.0)
+        except BaseException:
+            loop.call_soon_threadsafe(loop.stop)
+            self._thread.join(5.0)
+            loop.close()
+            raise
+        return self
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Close the listening socket and every connection; safe from any thread, and twice."""
+        loop = self._loop
+        if loop is None or self._finished.is_set():
+            return
+        if self._in_loop_thread():
+            self._shut()  # closing is synchronous; the cancelled client tasks end on the loop's next turns
+            self._close()
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self.astop(timeout), loop).result(timeout + 1.0)
+        except Exception:  # the loop is gone or stuck: close what we can from here
+            self._close()
+        if self._thread is not None:  # our own loop in a background thread
+            loop.call_soon_threadsafe(loop.stop)
+            self._thread.join(timeout)
+            if not self._thread.is_alive():
+                loop.close()
+
+    async def astop(self, timeout: float = 1.0) -> None:
+        """Stop, and wait (in the event loop) until every client coroutine has ended."""
+        if self._finished.is_set() or self._aserver is None:
+            return
+        self._shut()
+        others = [t for t in self._tasks if t is not asyncio.current_task()]
+        if others:
+            await asyncio.wait(others, timeout=timeout)
+        self._close()
+
+    def _in_loop_thread(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    def _shut(self) -> None:
+        self._stopping.set()
+        self._aserver.close()  # closes the listening socket now
+        for writer in list(self._writers):
+            writer.transport.abort()
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        client_id = next(self._client_ids)
+        self.served += 1
+        peer = writer.get_extra_info("peername")
+        self._writers.add(writer)
+        self._tasks.add(asyncio.current_task())
+        self.log(client_id, "accept", detail=f"from {peer[0]}:{peer[1]}")
+        try:
+            while data := await asyncio.wait_for(reader.read(self.bufsize), self.idle_timeout):
+                self.log(client_id, "recv", len(data), preview(data))
+                writer.write(data)
+                await writer.drain()  # back-pressure: wait while the client is not reading
+                self.log(client_id, "send", len(data))
+        except asyncio.TimeoutError:
+            self.log(client_id, "timeout", detail=f"idle for {self.idle_timeout:g} s, dropped")
+        except OSError as exc:
+            self.handle_error(client_id, exc)
+        except asyncio.CancelledError:
+            self.log(client_id, "error", detail="dropped: server stopping")
+        finally:
+            self._writers.discard(writer)
+            self._tasks.discard(asyncio.current_task())
+            writer.close()
+            self.log(client_id, "close")
+
+
+SERVER_KINDS = {
+    "sequential": EchoServer,
+    "threads": ThreadingEchoServer,
+    "selectors": SelectorEchoServer,
+    "asyncio": AsyncioEchoServer,
+}
+
+
+# ---- load ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    clients: int
+    sessions: int
+    seconds: float
+    failures: int
+    latencies: tuple[float, ...]  # seconds per session, connect to last byte
+
+    @property
+    def rate(self) -> float:
+        """Sessions per second."""
+        return self.sessions / self.seconds if self.seconds else 0.0
+
+    @property
+    def median_ms(self) -> float:
+        return 1000 * statistics.median(self.latencies) if self.latencies else float("nan")
+
+    @property
+    def p95_ms(self) -> float:
+        if len(self.latencies) < 2:
+            return self.median_ms
+        return 1000 * statistics.quantiles(self.latencies, n=20)[-1]
+
+
+def load(address, clients: int = 10, *, seconds: float = 1.0, size: int = 64, rounds: int = 1,
+         think: float = 0.0, timeout: float = 30.0) -> LoadResult:
+    """``clients`` clients at once, each running echo sessions back to back for ``seconds``.
+
+    A session connects, then ``rounds`` times sends ``size`` bytes and waits
+    for their echo, pausing ``think`` seconds between rounds: a slow client (a
+    person typing, a far-away phone) keeps the connection open while it
+    thinks.  Every client finishes the session it is in, so each one is served
+    at least once, however slow the server.
+    """
+    address = getattr(address, "address", address)
+    message = b"x" * size
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+    start_line = threading.Barrier(clients + 1)
+    deadline = [0.0]
+
+    def session() -> bool:
+        with socket.create_connection(address, timeout=timeout) as sock:
+            for n in range(rounds):
+                if n:
+                    time.sleep(think)
+                if exchange(sock, message, len(message), timeout) != message:
+                    return False
+        return True
+
+    def client() -> None:
+        start_line.wait(timeout)
+        while True:
+            started = time.perf_counter()
+            try:
+                ok = session()
+            except (OSError, EOFError):
+                ok = False
+            with lock:
+                if ok:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    failures[0] += 1
+            if time.perf_counter() >= deadline[0]:
+                return
+
+    threads = [threading.Thread(target=client, daemon=True, name=f"load-client-{i}") for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    began = time.perf_counter()
+    deadline[0] = began + seconds
+    start_line.wait(timeout)
+    for thread in threads:
+        thread.join(seconds + timeout + 5)
+    elapsed = time.perf_counter() - began
+    return LoadResult(clients, len(latencies), elapsed, failures[0], tuple(latencies))
