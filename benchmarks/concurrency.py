@@ -20,7 +20,7 @@ import json
 import subprocess
 import sys
 
-from socketlab.concurrency import SERVER_KINDS, load
+from socketlab.concurrency import SERVER_KINDS
 
 
 def measure(address, clients: int, seconds: float, think: float) -> dict:

@@ -23,8 +23,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .echo import EchoServer, exchange, preview
-from .server import Server, ThreadingMixIn
+from .echo import EchoServer, exchange
+from .server import Server, ThreadingMixIn, address_of, preview
 
 __all__ = ["ThreadingEchoServer", "SelectorEchoServer", "AsyncioEchoServer", "SERVER_KINDS",
            "LoadResult", "load"]
@@ -299,7 +299,7 @@ def load(address, clients: int = 10, *, seconds: float = 1.0, size: int = 64, ro
     thinks.  Every client finishes the session it is in, so each one is served
     at least once, however slow the server.
     """
-    address = getattr(address, "address", address)
+    address = address_of(address)
     message = b"x" * size
     latencies: list[float] = []
     failures = [0]

@@ -15,18 +15,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .server import Server
+from .server import Server, address_of, preview
 from .streams import CHUNK, IncompleteRead
 
 __all__ = ["EchoServer", "echo", "EchoClient", "run_clients", "ClientRun", "preview", "DEFAULT_ECHO_PORT"]
 
 DEFAULT_ECHO_PORT = 65432  # the port of the Python docs' socket example
-
-
-def preview(data: bytes, width: int = 24) -> str:
-    """A short printable look at some bytes, for event details."""
-    text = data[: width * 4].decode("utf-8", errors="replace")
-    return repr(text if len(text) <= width else text[:width] + "…")
 
 
 class EchoServer(Server):
@@ -40,11 +34,6 @@ class EchoServer(Server):
             self.log(client_id, "recv", len(data), preview(data))
             conn.sendall(data)
             self.log(client_id, "send", len(data))
-
-
-def _address_of(address) -> tuple[str, int]:
-    """Accepts ``(host, port)`` or anything with an ``.address``, such as a running server."""
-    return getattr(address, "address", address)
 
 
 def _as_bytes(message: str | bytes) -> bytes:
@@ -118,7 +107,7 @@ def echo(message: str | bytes, address=("127.0.0.1", DEFAULT_ECHO_PORT), timeout
     Returns ``str`` for a ``str`` message (UTF-8 on the wire) and ``bytes`` for bytes.
     """
     data = _as_bytes(message)
-    with socket.create_connection(_address_of(address), timeout=timeout) as sock:
+    with socket.create_connection(address_of(address), timeout=timeout) as sock:
         reply = exchange(sock, data, None, timeout)
     return reply.decode("utf-8") if isinstance(message, str) else reply
 
@@ -130,7 +119,7 @@ class EchoClient:
     """
 
     def __init__(self, address=("127.0.0.1", DEFAULT_ECHO_PORT), timeout: float = 5.0):
-        self.address = _address_of(address)
+        self.address = address_of(address)
         self.timeout = timeout
         self.last_rtt: float | None = None
         self.sock = socket.create_connection(self.address, timeout=timeout)
@@ -183,7 +172,7 @@ def run_clients(address, count: int = 5, message: str = "hello", *, together: bo
     silent for that many seconds before sending: the slow-client experiment.
     Pass ``clock=server.clock`` to get times comparable with the server's events.
     """
-    address = _address_of(address)
+    address = address_of(address)
     if not together:
         return [_one_client(n, address, message, slow_first if n == 1 else 0.0, clock, timeout)
                 for n in range(1, count + 1)]

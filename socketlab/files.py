@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import protocol
-from .echo import preview
-from .server import Server
+from .server import Server, address_of, preview
 from .streams import IncompleteRead, LineTooLong, recv_line
 
 __all__ = ["FileServer", "FileClient", "send_file", "SendResult", "TransferError", "DEFAULT_FILE_PORT"]
@@ -250,7 +249,7 @@ class FileClient:
     """One connection to a ``FileServer``; ``send(path)`` as often as you like."""
 
     def __init__(self, address=("127.0.0.1", DEFAULT_FILE_PORT), timeout: float = 30.0):
-        self.address = getattr(address, "address", address)
+        self.address = address_of(address)
         self.sock = socket.create_connection(self.address, timeout=timeout)
 
     def send(self, path, *, name: str | None = None,

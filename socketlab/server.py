@@ -25,7 +25,8 @@ import threading
 import time
 from typing import Callable, NamedTuple
 
-__all__ = ["Event", "Server", "ThreadingMixIn", "running_servers", "stop_all", "format_event"]
+__all__ = ["Event", "Server", "ThreadingMixIn", "running_servers", "stop_all", "format_event", "preview",
+           "address_of"]
 
 
 class Event(NamedTuple):
@@ -45,6 +46,17 @@ def format_event(event: Event, role: str = "server") -> str:
     if event.detail:
         parts.append(event.detail)
     return " ".join(parts)
+
+
+def preview(data: bytes, width: int = 24) -> str:
+    """A short printable look at some bytes, for event details."""
+    text = data[: width * 4].decode("utf-8", errors="replace")
+    return repr(text if len(text) <= width else text[:width] + "…")
+
+
+def address_of(address) -> tuple[str, int]:
+    """Accepts ``(host, port)`` or anything with an ``.address``, such as a running server."""
+    return getattr(address, "address", address)
 
 
 _registry: dict[str, "Server"] = {}

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import ipywidgets as w
 
-from .echo import DEFAULT_ECHO_PORT, _address_of, echo, preview
+from .echo import DEFAULT_ECHO_PORT, echo
 from .files import DEFAULT_FILE_PORT, send_file
-from .server import Event, Server, format_event
+from .server import Event, Server, address_of, format_event, preview
 
 __all__ = ["EchoPanel", "ServerMonitor", "FileSendPanel"]
 
@@ -56,7 +56,7 @@ class EchoPanel(_Panel):
     """
 
     def __init__(self, address=("127.0.0.1", DEFAULT_ECHO_PORT), *, timeout: float = 5.0, history: int = 10):
-        self.address = _address_of(address)
+        self.address = address_of(address)
         self.timeout = timeout
         self.lines: collections.deque[str] = collections.deque(maxlen=history)
         self.message = w.Text(placeholder="type a message, e.g. Привіт!", description="Message:",
@@ -171,7 +171,7 @@ class FileSendPanel(_Panel):
     """Pick a file (or type a path), press Send, watch the progress and the SHA-256 check."""
 
     def __init__(self, address=("127.0.0.1", DEFAULT_FILE_PORT), *, timeout: float = 30.0):
-        self.address = _address_of(address)
+        self.address = address_of(address)
         self.timeout = timeout
         self.picker = w.FileUpload(description="Choose file", multiple=False)
         self.path = w.Text(placeholder="…or a path next to the notebook, e.g. data/lab_report_uk.txt",

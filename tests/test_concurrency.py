@@ -6,9 +6,10 @@ import time
 import pytest
 
 import socketlab
-from conftest import reset, send_slowly
+from conftest import reset
 from socketlab.concurrency import SERVER_KINDS, AsyncioEchoServer, SelectorEchoServer, load
 from socketlab.echo import run_clients
+from socketlab.exercises import send_slowly
 
 KINDS = list(SERVER_KINDS.values())
 CONCURRENT = [k for k in KINDS if k is not socketlab.EchoServer]
@@ -29,13 +30,8 @@ def test_echo_contract(kind, payload):
 @pytest.mark.parametrize("kind", KINDS, ids=ids)
 def test_one_byte_at_a_time(kind):
     data = "байт за байтом".encode()
-    with kind() as server, socket.create_connection(server.address, timeout=5) as sock:
-        send_slowly(sock, data)
-        sock.shutdown(socket.SHUT_WR)
-        reply = b""
-        while chunk := sock.recv(100):
-            reply += chunk
-    assert reply == data
+    with kind() as server:
+        assert send_slowly(server.address, data, step=1) == data
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=ids)

@@ -2,14 +2,14 @@ import os
 import shutil
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
 
-from conftest import live_threads, open_fds, reset, send_slowly
+from conftest import live_threads, open_fds, reset
 from socketlab import EchoClient, EchoServer, echo
 from socketlab.echo import preview
+from socketlab.exercises import send_slowly
 
 BUF = EchoServer.bufsize
 UKRAINIAN = "Використання Socket API для мережевих додатків — ґанок, їжак, є!"
@@ -54,13 +54,7 @@ def test_echo_much_larger_than_socket_buffers_does_not_deadlock(server):
 
 def test_client_writing_one_byte_at_a_time(server):
     data = UKRAINIAN.encode()
-    with socket.create_connection(server.address, timeout=5) as sock:
-        send_slowly(sock, data)
-        sock.shutdown(socket.SHUT_WR)
-        reply = b""
-        while chunk := sock.recv(1024):
-            reply += chunk
-    assert reply == data
+    assert send_slowly(server.address, data, step=1) == data
     assert len([e for e in server.events if e.kind == "recv"]) > 1  # it really arrived in pieces
 
 
