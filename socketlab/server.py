@@ -238,6 +238,7 @@ class Server:
         with self._close_lock:
             if self._finished.is_set():
                 return
+            self._join_workers(timeout=1.0)
             for resource in (self._selector, self._listener, self._wake_r, self._wake_w):
                 if resource is not None:
                     resource.close()
@@ -246,6 +247,14 @@ class Server:
                     del _registry[self.name]
             self.log(0, "stop", detail=f"{self.served} clients served")
             self._finished.set()
+
+    def _join_workers(self, timeout: float) -> None:
+        """Wait for ThreadingMixIn's client threads (stop() has woken them): "stop" comes last."""
+        deadline = time.monotonic() + timeout
+        with self._conns_lock:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
 
     # ---- the serving thread ------------------------------------------------
 
@@ -383,11 +392,3 @@ class ThreadingMixIn:
         finally:
             with self._conns_lock:
                 self._workers.discard(threading.current_thread())
-
-    def stop(self, timeout: float = 1.0) -> None:
-        deadline = time.monotonic() + timeout
-        super().stop(timeout)
-        with self._conns_lock:
-            workers = list(self._workers)
-        for worker in workers:  # woken by stop(): their sockets were shut down
-            worker.join(max(0.0, deadline - time.monotonic()))
