@@ -1,6 +1,5 @@
 """socketlab: the helper package of a hands-on course on TCP sockets in Python."""
 
-from .concurrency import AsyncioEchoServer, SelectorEchoServer, ThreadingEchoServer
 from .echo import EchoClient, EchoServer, echo
 from .files import FileClient, FileServer, SendResult, TransferError, send_file
 from .protocol import LocalProtocolError, ProtocolError, RemoteProtocolError
@@ -33,3 +32,16 @@ __all__ = [
     "ThreadingEchoServer",
     "TransferError",
 ]
+
+
+_LAZY = {"AsyncioEchoServer", "SelectorEchoServer", "ThreadingEchoServer"}
+
+
+def __getattr__(name):
+    # The concurrent servers import asyncio, a good part of the start-up time of every
+    # `socketlab` command: they are loaded on first use instead.
+    if name in _LAZY:
+        from . import concurrency
+
+        return getattr(concurrency, name)
+    raise AttributeError(f"module 'socketlab' has no attribute {name!r}")

@@ -29,6 +29,9 @@ __all__ = ["FileServer", "FileClient", "send_file", "SendResult", "TransferError
 DEFAULT_FILE_PORT = 65433
 BUFFER = 1024 * 1024  # big enough for few system calls, small enough that memory stays flat
 SEND_CHUNK = 8 * BUFFER  # how much sendfile() sends between two progress reports
+# Large write() calls can make the kernel hunt for large contiguous page-cache folios
+# and stall: 1 MiB writes took up to 4x the system time of 64 KiB writes here.
+WRITE_SLICE = 64 * 1024
 
 
 class FileServer(Server):
@@ -175,7 +178,8 @@ class _HashingWriter:
             self.sha.update(chunk)
             if self.write_error is None:
                 try:
-                    self.out.write(chunk)
+                    for i in range(0, n, WRITE_SLICE):
+                        self.out.write(chunk[i : i + WRITE_SLICE])
                 except OSError as exc:
                     self.write_error = exc  # keep hashing: the caller still drains the body
             self.free.put(buffer)
