@@ -104,14 +104,14 @@ class SelectorEchoServer(Server):
         self._selector.modify(c.sock, wanted, self._selector.get_key(c.sock).data)
 
     def _drop(self, c: _Client, kind: str = "close", detail: str = "") -> None:
+        if kind != "close":  # recorded before the client can see its connection end
+            self.log(c.client_id, kind, detail=detail)
         self._clients.pop(c.client_id, None)
         try:
             self._selector.unregister(c.sock)
         except (KeyError, ValueError, RuntimeError):
             pass  # the selector is already closed: the server is stopping
         c.sock.close()
-        if kind != "close":
-            self.log(c.client_id, kind, detail=detail)
         self.log(c.client_id, "close")
 
     def _select_timeout(self) -> float | None:
