@@ -47,9 +47,11 @@ def serve_until_interrupted(server: Server) -> int:
     return 0
 
 
-def network_error(exc: OSError, host: str, port: int) -> str:
+def network_error(exc: OSError | EOFError, host: str, port: int) -> str:
     """One line a person can act on, instead of a traceback."""
     where = f"{host}:{port}"
+    if isinstance(exc, EOFError):  # the stream ended early: the message says how many bytes came
+        return str(exc)
     if isinstance(exc, ConnectionRefusedError):
         return f"cannot connect to {where}: connection refused (is the server running?)"
     if isinstance(exc, TimeoutError):
@@ -73,7 +75,7 @@ def cmd_echo(args) -> int:
     try:
         reply = echo(" ".join(args.message), (args.host, args.port), timeout=args.timeout)
     except (OSError, EOFError) as exc:
-        return fail(args, network_error(exc, args.host, args.port) if isinstance(exc, OSError) else str(exc))
+        return fail(args, network_error(exc, args.host, args.port))
     print(reply)
     return 0
 
@@ -103,8 +105,7 @@ def cmd_send_file(args) -> int:
     except (TransferError, LocalProtocolError) as exc:
         return fail(args, f"{path}: refused: {exc}")
     except (OSError, EOFError) as exc:
-        message = network_error(exc, args.host, args.port) if isinstance(exc, OSError) else str(exc)
-        return fail(args, message)
+        return fail(args, network_error(exc, args.host, args.port))
     return 0
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .server import Server, address_of, preview
-from .streams import CHUNK, IncompleteRead
+from .streams import CHUNK, Connection, IncompleteRead
 
 __all__ = ["EchoServer", "echo", "EchoClient", "run_clients", "ClientRun", "preview", "DEFAULT_ECHO_PORT"]
 
@@ -112,17 +112,15 @@ def echo(message: str | bytes, address=("127.0.0.1", DEFAULT_ECHO_PORT), timeout
     return reply.decode("utf-8") if isinstance(message, str) else reply
 
 
-class EchoClient:
+class EchoClient(Connection):
     """One connection for many messages: ``send(text)`` returns exactly its echo.
 
     ``last_rtt`` is the round-trip time of the last message in seconds.
     """
 
     def __init__(self, address=("127.0.0.1", DEFAULT_ECHO_PORT), timeout: float = 5.0):
-        self.address = address_of(address)
-        self.timeout = timeout
+        super().__init__(address, timeout)
         self.last_rtt: float | None = None
-        self.sock = socket.create_connection(self.address, timeout=timeout)
 
     def send(self, message: str | bytes):
         data = _as_bytes(message)
@@ -130,15 +128,6 @@ class EchoClient:
         reply = exchange(self.sock, data, len(data), self.timeout)
         self.last_rtt = time.perf_counter() - start
         return reply.decode("utf-8") if isinstance(message, str) else reply
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def __enter__(self) -> "EchoClient":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.sock.fileno() == -1 else "open"

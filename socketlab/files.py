@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Callable
 
 from . import protocol
-from .server import Server, address_of, preview
-from .streams import IncompleteRead, LineTooLong, recv_line
+from .server import Server, preview
+from .streams import Connection, IncompleteRead, LineTooLong, recv_line
 
 __all__ = ["FileServer", "FileClient", "send_file", "SendResult", "TransferError", "DEFAULT_FILE_PORT"]
 
@@ -249,12 +249,11 @@ class SendResult:
         return self.size / self.seconds if self.seconds > 0 else float("inf")
 
 
-class FileClient:
+class FileClient(Connection):
     """One connection to a ``FileServer``; ``send(path)`` as often as you like."""
 
     def __init__(self, address=("127.0.0.1", DEFAULT_FILE_PORT), timeout: float = 30.0):
-        self.address = address_of(address)
-        self.sock = socket.create_connection(self.address, timeout=timeout)
+        super().__init__(address, timeout)
 
     def send(self, path, *, name: str | None = None,
              progress: Callable[[int, int], None] | None = None) -> SendResult:
@@ -316,14 +315,6 @@ class FileClient:
             raise protocol.RemoteProtocolError("bad-header", f"expected {kind.__name__}, got {reply}")
         return reply
 
-    def close(self) -> None:
-        self.sock.close()
-
-    def __enter__(self) -> "FileClient":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def _sha256_of(path, size: int) -> str:

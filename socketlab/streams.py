@@ -9,9 +9,32 @@ from __future__ import annotations
 
 import socket
 
-__all__ = ["IncompleteRead", "LineTooLong", "recv_exactly", "recv_line", "recv_to_end"]
+from .server import address_of
+
+__all__ = ["Connection", "IncompleteRead", "LineTooLong", "recv_exactly", "recv_line", "recv_to_end"]
 
 CHUNK = 64 * 1024
+
+
+class Connection:
+    """A client's one TCP connection: ``with`` closes it.
+
+    ``address`` is ``(host, port)`` or anything with an ``.address``, such as a running server.
+    """
+
+    def __init__(self, address, timeout: float):
+        self.address = address_of(address)
+        self.timeout = timeout
+        self.sock = socket.create_connection(self.address, timeout=timeout)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class IncompleteRead(EOFError):
