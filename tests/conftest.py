@@ -1,6 +1,7 @@
 """Shared fixtures: every test gets real sockets on 127.0.0.1 and leaks no server."""
 
 import os
+import select
 import socket
 import threading
 
@@ -42,6 +43,13 @@ def open_fds() -> int:
 
 def live_threads() -> int:
     return threading.active_count()
+
+
+def read_line(stream, timeout=10.0) -> str:
+    """The next line a child process writes, waiting at most ``timeout`` seconds."""
+    ready, _, _ = select.select([stream], [], [], timeout)
+    assert ready, f"no output within {timeout} s"
+    return stream.readline()
 
 
 def send_slowly(sock: socket.socket, data: bytes, step: int = 1) -> None:

@@ -1,4 +1,3 @@
-import select
 import signal
 import socket
 import subprocess
@@ -7,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import read_line
 from socketlab import EchoServer, echo
 
 CLI = [sys.executable, "-m", "socketlab"]
@@ -15,12 +15,6 @@ NOTEBOOKS = str(Path(__file__).resolve().parent.parent / "notebooks")
 
 def run_cli(*args, timeout=15):
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)
-
-
-def read_line(stream, timeout=10.0) -> str:
-    ready, _, _ = select.select([stream], [], [], timeout)
-    assert ready, f"no output within {timeout} s"
-    return stream.readline()
 
 
 def start_server(*args):

@@ -1,8 +1,10 @@
 import hashlib
 import os
+import resource
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -12,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ChunkingProxy, live_threads, open_fds, reset
+from conftest import ChunkingProxy, live_threads, open_fds, read_line, reset
 from socketlab import protocol
 from socketlab.files import FileClient, FileServer, TransferError, send_file
 from socketlab.streams import recv_line, recv_to_end
@@ -181,6 +183,31 @@ def test_too_large_is_refused_before_the_body(sandbox, tmp_path):
             send_file(path, srv.address)
         assert info.value.code == "too-large"
     assert saved_files(sandbox / "uploads") == {}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="space is reserved up front on Linux only")
+def test_no_room_on_disk_is_refused_before_the_body(sandbox, tmp_path):
+    """A server that may write files of 1 MiB at most (RLIMIT_FSIZE) stands for a nearly full disk."""
+    limit = 1 << 20
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "socketlab", "file-server", "--port", "0", "--dir", str(sandbox / "uploads")],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    try:
+        read_line(proc.stdout)  # saving uploads in …
+        address = ("127.0.0.1", int(read_line(proc.stdout).split(":")[1].split()[0]))
+        with socket.create_connection(address, timeout=5) as sock:
+            sock.sendall(b"FILE %d big.bin\n" % (2 * limit))  # no body: the reply must come first
+            assert recv_line(sock).startswith(b"ERROR io-error cannot save the file: ")
+            assert sock.recv(10) == b""
+        small = tmp_path / "small.txt"
+        small.write_bytes(b"s" * (limit // 2))
+        assert send_file(small, address).saved_name == "small.txt"  # the server goes on
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert saved_files(sandbox / "uploads") == {"small.txt": b"s" * (limit // 2)}
+    assert_nothing_escaped(sandbox)
 
 
 def test_half_a_body_then_disconnect_leaves_nothing(server, sandbox, tmp_path):
