@@ -4,6 +4,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -188,7 +189,7 @@ def small_disk_allowed() -> bool:
     """Whether this machine lets us mount a tmpfs in a mount namespace of our own."""
     unshare = shutil.which("unshare")
     return bool(unshare) and subprocess.run(
-        [unshare, "-Urm", "mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", "/mnt"],
+        [unshare, "-Urm", "mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", tempfile.gettempdir()],
         capture_output=True, timeout=10).returncode == 0
 
 
