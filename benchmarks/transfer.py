@@ -204,17 +204,17 @@ def main() -> None:
             }
             if not shutil.which("openssl"):
                 del contenders["netcat+sha256"]
+            rss_before = peak_rss(server.pid)
             for contender in contenders.values():  # warm-up
                 contender()
-            rss_before = peak_rss(server.pid)
             times = {name: [] for name in contenders}
-            cpu = []
+            cpu = []  # of each socketlab upload: its client (a waited-for child) and the server
             for i in range(args.rounds):
                 for name, contender in contenders.items():
-                    before = cpu_seconds(), cpu_seconds(server.pid)
+                    cpu_before = cpu_seconds() + cpu_seconds(server.pid)
                     times[name].append(contender())
                     if name == "socketlab":
-                        cpu.append(cpu_seconds() - before[0] + cpu_seconds(server.pid) - before[1])
+                        cpu.append(cpu_seconds() + cpu_seconds(server.pid) - cpu_before)
                 print(f"round {i + 1}: " + "   ".join(
                     f"{k} {size / v[-1] / 2**20:5.0f} MiB/s" for k, v in times.items()), flush=True)
             rss_growth = peak_rss(server.pid) - rss_before
