@@ -238,9 +238,9 @@ def report(times: dict[str, list[float]], cpu: list[float], size: int, rss_growt
           f"{'OK' if netcat >= 1 else 'BELOW TARGET'}")
     for other in [k for k in times if k not in ("socketlab", "netcat")]:
         print(f"socketlab / {other}: {ratio(other):.2f}x")
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0))  # the cores this run may use (taskset narrows them)
     per_upload = statistics.median(cpu)
-    print(f"CPU per socketlab upload (client + server): {per_upload:.2f} s, so on {cores} cores "
+    print(f"CPU per socketlab upload (client + server): {per_upload:.2f} s, so on {cores} core{'s' * (cores > 1)} "
           f"at least {per_upload / cores:.2f} s of wall time; netcat's median: {statistics.median(times['netcat']):.2f} s")
     print(f"file-server peak RSS growth: {rss_growth / 2**20:.1f} MiB (target <= 32 MiB) "
           f"{'OK' if rss_growth <= 32 << 20 else 'ABOVE TARGET'}")
