@@ -140,10 +140,11 @@ class ClientRun:
 
     number: int  # 1, 2, 3… in the order the clients were started
     port: int | None  # its local port: the server's accept event says "from 127.0.0.1:<port>"
-    started: float
+    started: float  # when it began to connect
     finished: float
     reply: str | None
     error: str | None = None
+    connected: float | None = None  # when connect() returned: from here on it waits in the server's queue
 
     @property
     def ok(self) -> bool:
@@ -183,9 +184,10 @@ def run_clients(address, count: int = 5, message: str = "hello", *, together: bo
 
 
 def _one_client(n, address, message, idle, clock, timeout, connected=None) -> ClientRun:
-    started, port = clock(), None
+    started, port, connected_at = clock(), None, None
     try:
         with socket.create_connection(address, timeout=timeout) as sock:
+            connected_at = clock()
             port = sock.getsockname()[1]
             if connected:
                 connected.set()
@@ -198,9 +200,9 @@ def _one_client(n, address, message, idle, clock, timeout, connected=None) -> Cl
             error = "the server closed the connection without a reply"
         else:
             error = f"wrong reply {preview(reply.encode())}"
-        return ClientRun(n, port, started, clock(), reply, error)
+        return ClientRun(n, port, started, clock(), reply, error, connected_at)
     except (OSError, EOFError) as exc:
-        return ClientRun(n, port, started, clock(), None, f"{type(exc).__name__}: {exc}")
+        return ClientRun(n, port, started, clock(), None, f"{type(exc).__name__}: {exc}", connected_at)
     finally:
         if connected:
             connected.set()  # also when it could not connect: nobody waits in vain
