@@ -15,10 +15,8 @@ sessions per second and latency.
 
 from __future__ import annotations
 
-import asyncio
 import selectors
 import socket
-import statistics
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,13 +24,19 @@ from dataclasses import dataclass, field
 from .echo import EchoServer, exchange
 from .server import Server, ThreadingMixIn, address_of, preview
 
+# asyncio is imported where it is used: it is most of the start-up time of a
+# `socketlab` command, and the CLI needs SERVER_KINDS for every command.
+
 __all__ = ["ThreadingEchoServer", "SelectorEchoServer", "AsyncioEchoServer", "SERVER_KINDS",
            "LoadResult", "load"]
 
 
-def _one_at_a_time_only(max_clients) -> None:
+def _one_at_a_time_only(max_clients, deadline=None) -> None:
     if max_clients is not None:
         raise ValueError("max_clients belongs to the sequential server; this kind serves until stopped")
+    if deadline is not None:
+        raise ValueError("deadline belongs to servers that serve one client at a time: "
+                         "here a slow client holds up only itself")
 
 
 class ThreadingEchoServer(ThreadingMixIn, EchoServer):
@@ -64,9 +68,10 @@ class SelectorEchoServer(Server):
     role = "selector-server"
     bufsize = 64 * 1024
     max_pending = 1024 * 1024
+    default_deadline = None
 
-    def __init__(self, *args, max_clients=None, **kwargs):
-        _one_at_a_time_only(max_clients)
+    def __init__(self, *args, max_clients=None, deadline=None, **kwargs):
+        _one_at_a_time_only(max_clients, deadline)
         super().__init__(*args, **kwargs)
         self._clients: dict[int, _Client] = {}
 
@@ -114,21 +119,20 @@ class SelectorEchoServer(Server):
         c.sock.close()
         self.log(c.client_id, "close")
 
-    def _select_timeout(self) -> float | None:
+    def select_timeout(self) -> float | None:
         if not self._clients:
             return None
         oldest = min(c.last_active for c in self._clients.values())
         return max(0.0, oldest + self.idle_timeout - time.monotonic())
 
-    def _after_select(self) -> None:
+    def service_actions(self) -> None:
         now = time.monotonic()
         for c in [c for c in self._clients.values() if now - c.last_active >= self.idle_timeout]:
             self._drop(c, "timeout", f"idle for {self.idle_timeout:g} s, dropped")
 
-    def _close(self) -> None:
+    def server_close(self) -> None:
         for c in list(self._clients.values()):
             self._drop(c, "error", "dropped: server stopping")
-        super()._close()
 
 
 class AsyncioEchoServer(Server):
@@ -143,9 +147,10 @@ class AsyncioEchoServer(Server):
 
     role = "asyncio-server"
     bufsize = 64 * 1024
+    default_deadline = None
 
-    def __init__(self, *args, max_clients=None, **kwargs):
-        _one_at_a_time_only(max_clients)
+    def __init__(self, *args, max_clients=None, deadline=None, **kwargs):
+        _one_at_a_time_only(max_clients, deadline)
         super().__init__(*args, **kwargs)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._aserver: asyncio.AbstractServer | None = None
@@ -158,13 +163,23 @@ class AsyncioEchoServer(Server):
             if self.running:
                 return self
             raise RuntimeError(f"{self.name} has stopped; create a new server to serve again")
+        import asyncio
+
         self._open()
-        self._loop = asyncio.get_running_loop()
-        self._aserver = await asyncio.start_server(self._serve_client, sock=self._listener)
+        try:
+            self._loop = asyncio.get_running_loop()
+            self._aserver = await asyncio.start_server(self._serve_client, sock=self._listener)
+        except BaseException:
+            self._close()  # a start that fails half-way frees the port and the name
+            raise
+        finally:
+            self._start_done.set()
         return self
 
     def start(self) -> "AsyncioEchoServer":
         """Serve in a background thread with an event loop of its own."""
+        import asyncio
+
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -187,6 +202,10 @@ class AsyncioEchoServer(Server):
 
     def stop(self, timeout: float = 1.0) -> None:
         """Close the listening socket and every connection; safe from any thread, and twice."""
+        import asyncio
+
+        if self._started and not self._in_loop_thread():
+            self._start_done.wait(timeout + 5.0)  # another thread may be starting us right now
         loop = self._loop
         if loop is None or self._finished.is_set():
             return
@@ -206,6 +225,8 @@ class AsyncioEchoServer(Server):
 
     async def astop(self, timeout: float = 1.0) -> None:
         """Stop, and wait (in the event loop) until every client coroutine has ended."""
+        import asyncio
+
         if self._finished.is_set() or self._aserver is None:
             return
         self._shut()
@@ -215,6 +236,8 @@ class AsyncioEchoServer(Server):
         self._close()
 
     def _in_loop_thread(self) -> bool:
+        import asyncio
+
         try:
             return asyncio.get_running_loop() is self._loop
         except RuntimeError:
@@ -229,6 +252,8 @@ class AsyncioEchoServer(Server):
             task.cancel()
 
     async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import asyncio
+
         client_id = next(self._client_ids)
         self.served += 1
         peer = writer.get_extra_info("peername")
@@ -247,6 +272,7 @@ class AsyncioEchoServer(Server):
             self.handle_error(client_id, exc)
         except asyncio.CancelledError:
             self.log(client_id, "error", detail="dropped: server stopping")
+            raise  # a cancelled task must end cancelled, or whoever cancelled it cannot tell
         finally:
             self._writers.discard(writer)
             self._tasks.discard(asyncio.current_task())
@@ -280,12 +306,16 @@ class LoadResult:
 
     @property
     def median_ms(self) -> float:
+        import statistics
+
         return 1000 * statistics.median(self.latencies) if self.latencies else float("nan")
 
     @property
     def p95_ms(self) -> float:
         if len(self.latencies) < 2:
             return self.median_ms
+        import statistics
+
         return 1000 * statistics.quantiles(self.latencies, n=20)[-1]
 
 

@@ -6,8 +6,9 @@ Every server in the course keeps one contract (after ``socketserver``):
   ``.address`` gives the real ``(host, port)`` once started.
 * ``start()`` returns once the socket listens; ``stop()`` returns within
   100 ms and frees the port; both may be called twice; ``with`` works too.
-* Subclasses override one hook, ``handle(conn, client_id)``.  A client that
-  misbehaves is recorded as an event and the server goes on.
+* Subclasses override one hook, ``handle(conn, client_id)`` (the others are
+  listed in the :class:`Server` docstring).  A client that misbehaves is
+  recorded as an event and the server goes on.
 * Servers are kept in a registry by ``name``: starting a server whose name is
   taken stops the old one first, so re-running a notebook cell is safe, and
   :func:`stop_all` stops everything.
@@ -19,14 +20,18 @@ from __future__ import annotations
 
 import collections
 import itertools
+import math
 import selectors
 import socket
 import threading
 import time
+import traceback
 from typing import Callable, NamedTuple
 
-__all__ = ["Event", "Server", "ThreadingMixIn", "running_servers", "stop_all", "format_event", "preview",
-           "address_of"]
+from .streams import address_of
+
+__all__ = ["Event", "Server", "ThreadingMixIn", "DeadlineExceeded", "running_servers", "stop_all",
+           "format_event", "preview", "address_of", "extend_deadline"]
 
 
 class Event(NamedTuple):
@@ -54,19 +59,21 @@ def preview(data: bytes, width: int = 24) -> str:
     return repr(text if len(text) <= width else text[:width] + "…")
 
 
-def address_of(address) -> tuple[str, int]:
-    """Accepts ``(host, port)`` or anything with an ``.address``, such as a running server."""
-    return getattr(address, "address", address)
-
-
 _registry: dict[str, "Server"] = {}
-_registry_lock = threading.Lock()
+_registry_lock = threading.Lock()  # guards _registry itself; held only for a moment
+# Held while a start looks up the name, stops the old holder, binds and registers: two
+# cells starting the same name at once must end with one server, not two.
+_naming_lock = threading.Lock()
 
 
 def running_servers() -> list["Server"]:
     """The servers started in this process that have not stopped yet."""
     with _registry_lock:
         return list(_registry.values())
+
+
+def _positive(seconds) -> bool:
+    return isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0
 
 
 def stop_all(timeout: float = 1.0) -> int:
@@ -77,10 +84,98 @@ def stop_all(timeout: float = 1.0) -> int:
     return len(servers)
 
 
+class DeadlineExceeded(TimeoutError):
+    """A connection stayed open longer than its server's ``deadline``."""
+
+
+class _DeadlineSocket(socket.socket):
+    """A connection whose blocking calls also end at a deadline for the whole connection.
+
+    A socket timeout limits each ``recv``, not the connection: a client sending
+    one byte every 29 s never trips a 30 s idle timeout, and holds a sequential
+    server forever.  Each call here waits at most ``min(idle timeout, time left)``.
+    """
+
+    def arm(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._deadline = time.monotonic() + seconds
+
+    def extend_deadline(self, seconds: float) -> None:
+        """A little more time, e.g. to tell the client why it is being dropped."""
+        self._deadline = max(self._deadline, time.monotonic() + seconds)
+
+    def settimeout(self, value) -> None:
+        self._idle = value
+        super().settimeout(value)
+
+    def gettimeout(self):
+        return self._idle
+
+    def _bounded(self, call, *args):
+        if self._idle == 0:  # non-blocking: nothing waits, nothing to bound
+            return call(self, *args)
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded(f"connection open for over {self._seconds:g} s")
+        super().settimeout(left if self._idle is None else min(self._idle, left))
+        try:
+            return call(self, *args)
+        except TimeoutError:
+            if time.monotonic() >= self._deadline:
+                raise DeadlineExceeded(f"connection open for over {self._seconds:g} s") from None
+            raise
+
+    def recv(self, *args):
+        return self._bounded(socket.socket.recv, *args)
+
+    def recv_into(self, *args):
+        return self._bounded(socket.socket.recv_into, *args)
+
+    def send(self, *args):
+        return self._bounded(socket.socket.send, *args)
+
+    def sendall(self, *args):
+        return self._bounded(socket.socket.sendall, *args)
+
+
+def _with_deadline(conn: socket.socket, seconds: float) -> _DeadlineSocket:
+    wrapped = _DeadlineSocket(conn.family, conn.type, conn.proto, fileno=conn.detach())
+    wrapped.arm(seconds)
+    return wrapped
+
+
+def extend_deadline(conn: socket.socket, seconds: float = 2.0) -> None:
+    """Give a connection ``seconds`` more before its deadline (no-op without a deadline)."""
+    if isinstance(conn, _DeadlineSocket):
+        conn.extend_deadline(seconds)
+
+
+_DEFAULT = object()
+
+
 class Server:
-    """A TCP server that serves clients one after another in a daemon thread."""
+    """A TCP server that serves clients one after another in a daemon thread.
+
+    Hooks a subclass may override (the rest is the lifecycle every server shares):
+
+    * ``handle(conn, client_id)``: talk to one client; the only one most servers need.
+    * ``process_connection(conn, peer, client_id)``: where a connection is served;
+      the base serves it at once, in the serving thread; :class:`ThreadingMixIn`
+      starts a thread; an event-loop server registers it with the selector.
+    * ``handle_error(client_id, exc)``: record a client's failure (with its traceback).
+    * ``select_timeout()``: how long the serving loop may wait for the next event.
+    * ``service_actions()``: called after each round of events, in the serving
+      thread (as in ``socketserver``): an event-loop server drops idle clients here.
+    * ``server_close()``: called once when serving ends, in the thread that ends
+      it, before the listening socket closes: close what the subclass owns.
+
+    ``deadline`` bounds how long one connection may stay open in total (the idle
+    timeout bounds each wait): a sequential server's default is 30 s, so that a
+    client trickling a byte now and then cannot keep the others out forever.
+    """
 
     role = "server"  # names the server in log lines and is the default registry name
+    default_deadline: float | None = 30.0  # seconds per connection; None: no limit
 
     def __init__(
         self,
@@ -89,32 +184,42 @@ class Server:
         *,
         name: str | None = None,
         idle_timeout: float = 30.0,
+        deadline=_DEFAULT,
         max_clients: int | None = None,
         backlog: int = 128,
         log_size: int = 10_000,
     ):
-        if idle_timeout is None or idle_timeout <= 0:
+        if not _positive(idle_timeout):
             raise ValueError("idle_timeout must be a positive number of seconds")
+        if deadline is _DEFAULT:
+            deadline = self.default_deadline
+        if deadline is not None and not _positive(deadline):
+            raise ValueError("deadline must be None (no limit) or a positive number of seconds")
         if max_clients is not None and max_clients < 1:
             raise ValueError("max_clients must be None (serve forever) or at least 1")
         self.host = host
         self.port = port
         self.name = name or self.role
         self.idle_timeout = idle_timeout
+        self.deadline = deadline
         self.max_clients = max_clients
         self.backlog = backlog
         self._events: collections.deque[Event] = collections.deque(maxlen=log_size)
         self._events_lock = threading.Lock()
         self._listeners: list[Callable[[Event], None]] = []
+        # client_id -> the formatted traceback of what went wrong with that client
+        self.tracebacks: collections.OrderedDict[int, str] = collections.OrderedDict()
         self._client_ids = itertools.count(1)
         self._conns: set[socket.socket] = set()
         self._workers: set[threading.Thread] = set()  # ThreadingMixIn's client threads
         self._conns_lock = threading.Lock()
+        self._current = threading.local()  # .conn: the connection this thread is serving
         self._close_lock = threading.Lock()
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._selector = self._wake_r = self._wake_w = None
         self._started = False
+        self._start_done = threading.Event()  # start() has succeeded or failed
         self._stopping = threading.Event()
         self._finished = threading.Event()
         self._t0 = time.monotonic()
@@ -146,33 +251,51 @@ class Server:
                 return self
             raise RuntimeError(f"{self.name} has stopped; create a new server to serve again")
         self._open()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self._listener, selectors.EVENT_READ)
-        self._selector.register(self._wake_r, selectors.EVENT_READ)
-        ready = threading.Event()
-        self._thread = threading.Thread(
-            target=self._serve, args=(ready,), name=f"{self.name}-serve", daemon=True
-        )
-        self._thread.start()
-        if not ready.wait(timeout=5.0):
-            self.stop()
-            raise RuntimeError(f"{self.name}: serving thread did not start within 5 s")
+        try:
+            self._wake_r, self._wake_w = socket.socketpair()
+            self._selector = selectors.DefaultSelector()
+            self._selector.register(self._listener, selectors.EVENT_READ)
+            self._selector.register(self._wake_r, selectors.EVENT_READ)
+            ready = threading.Event()
+            self._thread = threading.Thread(
+                target=self._serve, args=(ready,), name=f"{self.name}-serve", daemon=True
+            )
+            self._thread.start()
+            if not ready.wait(timeout=5.0):
+                raise RuntimeError(f"{self.name}: serving thread did not start within 5 s")
+        except BaseException:
+            self._abort_start()
+            raise
+        finally:
+            self._start_done.set()
         return self
 
     def _open(self) -> None:
         """Take the name (stopping a running server that has it), bind, listen, record "listen"."""
-        with _registry_lock:
-            old = _registry.get(self.name)
-        if old is not None and old is not self:
-            old.stop()
-        self._listener = self._bind()
-        self._address = self._listener.getsockname()[:2]
-        self._t0 = time.monotonic()
-        self._started = True
-        with _registry_lock:
-            _registry[self.name] = self
+        with _naming_lock:
+            with _registry_lock:
+                old = _registry.get(self.name)
+            if old is not None and old is not self:
+                old.stop()
+            self._listener = self._bind()
+            self._address = self._listener.getsockname()[:2]
+            self._t0 = time.monotonic()
+            self._started = True
+            with _registry_lock:
+                _registry[self.name] = self
         self.log(0, "listen", detail=f"{self._address[0]}:{self._address[1]}")
+
+    def _abort_start(self) -> None:
+        """Undo a start that failed half-way: free the port, leave the registry, count as stopped."""
+        self._stopping.set()
+        if self._wake_w is not None:
+            try:
+                self._wake_w.send(b"x")  # a serving thread that did start ends at once
+            except OSError:
+                pass
+        if self._thread is not None and self._thread.ident is not None:
+            self._thread.join(1.0)
+        self._close()
 
     def _bind(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -194,22 +317,34 @@ class Server:
         return sock
 
     def stop(self, timeout: float = 1.0) -> None:
-        """Stop serving, drop open connections and free the port.  Safe to call twice."""
-        if self._thread is None:
+        """Stop serving, drop open connections and free the port.  Safe to call twice.
+
+        From one of the server's own threads (a handler that decides to stop the
+        server) it frees the port and returns at once: the serving thread ends
+        the rest once that handler returns.
+        """
+        if not self._started or self._finished.is_set():
             return
+        self._start_done.wait(timeout + 5.0)  # another thread may be starting us right now
         self._stopping.set()
         try:
             self._wake_w.send(b"x")
-        except OSError:
-            pass  # already closed: the thread has finished
+        except (OSError, AttributeError):
+            pass  # already closed (the thread has finished), or never made (a failed start)
         with self._conns_lock:
             for conn in self._conns:
+                if conn is getattr(self._current, "conn", None):
+                    continue  # a handler stopping its server may still say goodbye to its client
                 # Wakes a handler blocked in recv()/send() on this connection.
                 try:
                     conn.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
-        if self._thread is not threading.current_thread():
+            own_thread = threading.current_thread() in (self._thread, *self._workers)
+        if own_thread:  # joining ourselves would only wait out the timeout
+            self._release_name_and_port()
+            return
+        if self._thread is not None and self._thread.ident is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 self.log(0, "error", detail=f"serving thread still busy after {timeout} s")
@@ -234,25 +369,36 @@ class Server:
         state = "running" if self.running else "stopped"
         return f"<{type(self).__name__} {self.name!r} {where} {state}, {self.served} served>"
 
+    def server_close(self) -> None:
+        """Hook: close what a subclass owns.  Called once when serving ends."""
+
+    def _release_name_and_port(self) -> None:
+        if self._listener is not None:
+            self._listener.close()  # the port is free from here on
+        with _registry_lock:
+            if _registry.get(self.name) is self:
+                del _registry[self.name]
+
     def _close(self) -> None:
         with self._close_lock:
             if self._finished.is_set():
                 return
-            self._join_workers(timeout=1.0)
-            for resource in (self._selector, self._listener, self._wake_r, self._wake_w):
-                if resource is not None:
-                    resource.close()
-            with _registry_lock:
-                if _registry.get(self.name) is self:
-                    del _registry[self.name]
-            self.log(0, "stop", detail=f"{self.served} clients served")
-            self._finished.set()
+            try:
+                self.server_close()
+            finally:
+                self._release_name_and_port()
+                self._join_workers(timeout=1.0)
+                for resource in (self._selector, self._wake_r, self._wake_w):
+                    if resource is not None:
+                        resource.close()
+                self.log(0, "stop", detail=f"{self.served} clients served")
+                self._finished.set()
 
     def _join_workers(self, timeout: float) -> None:
         """Wait for ThreadingMixIn's client threads (stop() has woken them): "stop" comes last."""
         deadline = time.monotonic() + timeout
         with self._conns_lock:
-            workers = list(self._workers)
+            workers = [w for w in self._workers if w is not threading.current_thread()]
         for worker in workers:
             worker.join(max(0.0, deadline - time.monotonic()))
 
@@ -262,7 +408,7 @@ class Server:
         ready.set()
         try:
             while not self._stopping.is_set():
-                for key, mask in self._selector.select(self._select_timeout()):
+                for key, mask in self._selector.select(self.select_timeout()):
                     if key.fileobj is self._wake_r:
                         return
                     if key.fileobj is self._listener:
@@ -271,19 +417,19 @@ class Server:
                         key.data(mask)  # a connection of an event-loop server is ready
                     if self.max_clients is not None and self.served >= self.max_clients:
                         return
-                self._after_select()
+                self.service_actions()
         except (OSError, ValueError):
             if not self._stopping.is_set():
                 raise  # a real failure, not stop() closing the sockets under us
         finally:
             self._close()
 
-    def _select_timeout(self) -> float | None:
-        """How long the serving loop may wait for the next event (None: until one comes)."""
+    def select_timeout(self) -> float | None:
+        """Hook: how long the serving loop may wait for the next event (None: until one comes)."""
         return None
 
-    def _after_select(self) -> None:
-        """Called after each round of events: an event-loop server drops idle clients here."""
+    def service_actions(self) -> None:
+        """Hook: called after each round of events: an event-loop server drops idle clients here."""
 
     def _accept_one(self) -> None:
         try:
@@ -303,30 +449,47 @@ class Server:
 
     def handle_connection(self, conn: socket.socket, peer, client_id: int) -> None:
         """setup / handle / finish: whatever the client does, the connection is closed."""
+        if self.deadline is not None:
+            conn = _with_deadline(conn, self.deadline)
         with self._conns_lock:
             self._conns.add(conn)
+        self._current.conn = conn
         try:
             if self._stopping.is_set():
                 return  # accepted while stop() ran: it may not have seen this connection
             conn.settimeout(self.idle_timeout)
             self.log(client_id, "accept", detail=f"from {peer[0]}:{peer[1]}")
             self.handle(conn, client_id)
+        except DeadlineExceeded:
+            self.log(client_id, "timeout", detail=f"open for over the {self.deadline:g} s deadline, dropped")
         except TimeoutError:
             self.log(client_id, "timeout", detail=f"idle for {self.idle_timeout:g} s, dropped")
         except Exception as exc:
             self.handle_error(client_id, exc)
         finally:
+            self._current.conn = None
             with self._conns_lock:
                 self._conns.discard(conn)
             conn.close()
             self.log(client_id, "close")
 
     def handle_error(self, client_id: int, exc: Exception) -> None:
-        """Record what went wrong with one client; the server goes on."""
+        """Record what went wrong with one client; the server goes on.
+
+        The event's detail ends with where it was raised; the whole traceback is
+        kept in ``server.tracebacks[client_id]`` for a cell to print.
+        """
         if self._stopping.is_set() and isinstance(exc, OSError):
-            detail = "dropped: server stopping"
-        else:
-            detail = f"{type(exc).__name__}: {exc}"
+            self.log(client_id, "error", detail="dropped: server stopping")
+            return
+        detail = f"{type(exc).__name__}: {exc}"
+        frames = traceback.extract_tb(exc.__traceback__)
+        if frames:
+            detail += f" (in {frames[-1].name}, {frames[-1].filename}:{frames[-1].lineno})"
+        with self._events_lock:
+            self.tracebacks[client_id] = "".join(traceback.format_exception(exc))
+            while len(self.tracebacks) > 100:
+                self.tracebacks.popitem(last=False)
         self.log(client_id, "error", detail=detail)
 
     # ---- events ------------------------------------------------------------
@@ -376,8 +539,11 @@ class ThreadingMixIn:
 
     ``class ThreadingEchoServer(ThreadingMixIn, EchoServer)``: the accept loop
     hands each connection to a new thread and goes straight back to accept.
-    ``stop()`` also waits (within its timeout) for those threads.
+    ``stop()`` also waits (within its timeout) for those threads.  A slow
+    client holds up only its own thread, so there is no deadline by default.
     """
+
+    default_deadline = None
 
     def process_connection(self, conn, peer, client_id: int) -> None:
         worker = threading.Thread(target=self._run_worker, args=(conn, peer, client_id),

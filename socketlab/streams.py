@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import socket
 
-from .server import address_of
-
-__all__ = ["Connection", "IncompleteRead", "LineTooLong", "recv_exactly", "recv_line", "recv_to_end"]
+__all__ = ["Connection", "IncompleteRead", "LineTooLong", "address_of", "recv_exactly", "recv_line",
+           "recv_to_end"]
 
 CHUNK = 64 * 1024
+
+
+def address_of(address) -> tuple[str, int]:
+    """Accepts ``(host, port)`` or anything with an ``.address``, such as a running server."""
+    return getattr(address, "address", address)
 
 
 class Connection:

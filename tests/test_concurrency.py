@@ -9,7 +9,7 @@ import socketlab
 from conftest import reset
 from socketlab.concurrency import SERVER_KINDS, AsyncioEchoServer, SelectorEchoServer, load
 from socketlab.echo import run_clients
-from socketlab.exercises import send_slowly
+from socketlab.checks import send_slowly
 
 KINDS = list(SERVER_KINDS.values())
 CONCURRENT = [k for k in KINDS if k is not socketlab.EchoServer]
@@ -163,3 +163,22 @@ def test_asyncio_server_in_a_running_event_loop():
 def test_max_clients_is_for_the_sequential_server(kind):
     with pytest.raises(ValueError, match="sequential"):
         kind(max_clients=1)
+
+
+def test_a_cancelled_client_task_ends_cancelled():
+    async def scenario():
+        server = await AsyncioEchoServer(name="cancel-me").astart()
+        reader, writer = await asyncio.open_connection(*server.address)
+        for _ in range(100):
+            if server._tasks:
+                break
+            await asyncio.sleep(0.01)
+        (task,) = server._tasks
+        task.cancel()
+        await asyncio.wait([task], timeout=5)
+        writer.close()
+        await server.astop()
+        return task
+
+    task = asyncio.run(scenario())
+    assert task.done() and task.cancelled(), "the handler swallowed CancelledError"

@@ -9,7 +9,7 @@ import pytest
 from conftest import live_threads, open_fds, reset
 from socketlab import EchoClient, EchoServer, echo
 from socketlab.echo import preview
-from socketlab.exercises import send_slowly
+from socketlab.checks import send_slowly
 
 BUF = EchoServer.bufsize
 UKRAINIAN = "Використання Socket API для мережевих додатків — ґанок, їжак, є!"

@@ -1,11 +1,13 @@
+import errno
 import queue
+import threading
 import socket
 import time
 
 import pytest
 
 import socketlab
-from socketlab.server import Server, format_event
+from socketlab.server import Server, ThreadingMixIn, format_event
 
 
 class LineEcho(Server):
@@ -177,3 +179,127 @@ def test_format_event_names_role_and_connection():
     event = socketlab.Event(1.5, 3, "recv", 5, "'hello'")
     assert format_event(event, "echo-server") == "   1.500s echo-server #3 recv 5 bytes 'hello'"
     assert "echo-server listen" in format_event(socketlab.Event(0, 0, "listen"), "echo-server")
+
+
+def test_a_start_that_fails_after_binding_frees_the_port_and_the_name(monkeypatch):
+    def no_more_files():
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    server = LineEcho(name="half-started")
+    monkeypatch.setattr(socket, "socketpair", no_more_files)
+    with pytest.raises(OSError, match="Too many open files"):
+        server.start()
+    monkeypatch.undo()
+    assert not server.running
+    assert socketlab.running_servers() == []
+    server.stop()  # harmless
+    with socket.create_server(("127.0.0.1", server.address[1])):  # the port is free
+        pass
+    with LineEcho(name="half-started") as again:
+        assert ask(again.address) == b"HI"
+
+
+def test_concurrent_starts_of_one_name_leave_one_server():
+    failures = []
+    for _ in range(50):
+        barrier = threading.Barrier(2)
+        servers = [LineEcho(name="race"), LineEcho(name="race")]
+
+        def start(server):
+            barrier.wait(5)
+            try:
+                server.start()
+            except Exception as exc:  # noqa: BLE001 - every failure is the bug under test
+                failures.append(repr(exc))
+
+        threads = [threading.Thread(target=start, args=(s,)) for s in servers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert sum(s.running for s in servers) == 1, servers
+        assert len(socketlab.running_servers()) == 1
+    socketlab.stop_all()
+    assert failures == []
+
+
+class StopsItself(ThreadingMixIn, LineEcho):
+    def handle(self, conn, client_id):
+        conn.recv(1024)
+        started = time.monotonic()
+        self.stop()
+        self.stop_took = time.monotonic() - started
+        conn.sendall(b"bye")
+
+
+def test_stop_from_inside_a_threading_handler_is_prompt_and_quiet():
+    server = StopsItself().start()
+    port = server.address[1]
+    assert ask(server.address, b"stop") == b"bye"
+    assert server.wait(timeout=5)
+    assert server.stop_took < 0.5
+    assert [e.detail for e in server.events if e.kind == "error"] == []
+    assert server.events[-1].kind == "stop"
+    with socket.create_server(("127.0.0.1", port)):
+        pass
+
+
+def test_a_handler_bug_keeps_its_traceback():
+    with LineEcho() as server:
+        ask(server.address, b"boom")
+        ask(server.address)  # the first client's events are all in by now
+        error = next(e for e in server.events if e.kind == "error")
+        assert "(in handle, " in error.detail and "test_server.py:" in error.detail
+        text = server.tracebacks[1]
+        assert text.startswith("Traceback") and 'raise RuntimeError("the handler broke on purpose")' in text
+
+
+def test_hooks_a_subclass_may_override_are_public_and_listed():
+    from socketlab.concurrency import AsyncioEchoServer, SelectorEchoServer
+
+    for hook in ("handle", "process_connection", "handle_error", "select_timeout", "service_actions",
+                 "server_close"):
+        assert f"``{hook}(" in Server.__doc__, hook
+        assert callable(getattr(Server, hook))
+    for kind in (SelectorEchoServer, AsyncioEchoServer):
+        private = [name for name in vars(kind) if name.startswith("_") and not name.startswith("__")
+                   and hasattr(Server, name)]
+        assert private == [], f"{kind.__name__} overrides private methods of Server: {private}"
+
+
+def test_deadline_bounds_a_whole_connection_not_each_recv():
+    with LineEcho(idle_timeout=0.5) as server:
+        assert server.deadline == 30.0  # the sequential default
+    with Trickle(idle_timeout=1.0, deadline=0.8) as server:
+        with socket.create_connection(server.address, timeout=5) as trickler:
+            started = time.monotonic()
+            for _ in range(30):  # one byte every 0.2 s: never idle for 1 s
+                try:
+                    trickler.sendall(b"x")
+                except OSError:
+                    break
+                if not Trickle.wait_readable(trickler, 0.2):
+                    continue
+                break  # the server ended the connection
+            assert time.monotonic() - started < 3.0
+        assert ask(server.address, b"q") == b"Q"  # the next client is served
+    timeouts = [e for e in server.events if e.kind == "timeout"]
+    assert [e.client_id for e in timeouts] == [1] and "0.8 s deadline" in timeouts[0].detail
+    with pytest.raises(ValueError, match="deadline"):
+        LineEcho(deadline=float("nan"))
+
+
+class Trickle(LineEcho):
+    """Reads one byte at a time until b"\\n", then answers like LineEcho."""
+
+    def handle(self, conn, client_id):
+        while (byte := conn.recv(1)) not in (b"", b"\n"):
+            if byte != b"x":
+                conn.sendall(byte.upper())
+                return
+
+    @staticmethod
+    def wait_readable(sock, seconds):
+        import select
+
+        return bool(select.select([sock], [], [], seconds)[0])

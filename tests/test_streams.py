@@ -112,3 +112,16 @@ def test_recv_to_end(tcp_pair):
     client.sendall(b"a" * 200_000)
     client.shutdown(socket.SHUT_WR)
     assert recv_to_end(server) == b"a" * 200_000
+
+
+@pytest.mark.parametrize("module", ["streams", "protocol"])
+def test_the_bottom_layer_imports_nothing_of_the_package(module):
+    import ast
+    import importlib
+
+    source = open(importlib.import_module(f"socketlab.{module}").__file__, encoding="utf-8").read()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0 and not (node.module or "").startswith("socketlab"), ast.unparse(node)
+        elif isinstance(node, ast.Import):
+            assert not any(a.name.startswith("socketlab") for a in node.names), ast.unparse(node)
