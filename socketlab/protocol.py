@@ -34,9 +34,13 @@ MAX_NAME_BYTES = 255  # what most file systems allow for one name
 MAX_SIZE = 10**20 - 1  # 20 decimal digits
 ERROR_CODES = ("bad-header", "bad-name", "too-large", "incomplete", "timeout", "io-error")
 
-_DECIMAL = re.compile(r"[0-9]{1,20}")  # int() would also take "+5", " 5" and "1_000"
+# "0", or digits without a leading zero; int() would also take "+5", " 5", "1_000" and "٥".
+_SIZE = re.compile(r"0|[1-9][0-9]*", re.ASCII)
+_DECIMAL = re.compile(r"[0-9]{1,20}", re.ASCII)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10))}
+# Names Windows keeps for devices, with or without an extension (COM¹… count too).
+_WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
+                    *(f"{p}{i}" for p in ("COM", "LPT") for i in (*"0123456789", "¹", "²", "³"))}
 
 
 class ProtocolError(Exception):
@@ -84,12 +88,14 @@ class ErrorReply:
 # ---- names ------------------------------------------------------------------
 
 
-def name_problem(name: str, *, windows: bool = os.name == "nt") -> str | None:
+def name_problem(name: str) -> str | None:
     """Why ``name`` cannot be a saved file's name, or None if it can.
 
-    A name is one path component: not empty or blank, not ``.`` or ``..``, no
-    ``/``, ``\\``, NUL or control characters, at most 255 bytes in UTF-8.  On
-    Windows the device names (``CON``, ``NUL``, ``COM1``…) are refused too.
+    A name is one path component that every system the course runs on can
+    hold: not empty, not ``.`` or ``..``, no ``/``, ``\\``, NUL, control or
+    invisible format characters (bidi overrides, zero-width characters, a BOM),
+    no leading or trailing space, no trailing dot, not a Windows device name
+    (``CON``, ``NUL.txt``, ``COM1``…), at most 255 bytes in UTF-8.
     """
     if not name:
         return "the name is empty"
@@ -100,11 +106,18 @@ def name_problem(name: str, *, windows: bool = os.name == "nt") -> str | None:
     for ch in name:
         if ch in "/\\":
             return f"the name contains {ch!r}: only a plain file name is allowed, no folders"
-        if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):  # controls, line breaks
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Cs", "Zl", "Zp"):  # controls, line breaks
             return f"the name contains the control character {ch!r}"
+        if category == "Cf":  # invisible: U+202E makes "cod.exe" look like "exe.doc"
+            return f"the name contains the invisible character U+{ord(ch):04X} ({unicodedata.name(ch, '?')})"
+    if name != name.strip(" "):
+        return "the name starts or ends with a space"
+    if name.endswith("."):
+        return "the name ends with a dot (Windows would drop it)"
     if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
         return f"the name is longer than {MAX_NAME_BYTES} bytes in UTF-8"
-    if windows and name.split(".")[0].rstrip(" ").upper() in _WINDOWS_DEVICES:
+    if name.split(".")[0].rstrip(" ").upper() in _WINDOWS_DEVICES:
         return f"{name!r} is a device name on Windows"
     return None
 
@@ -118,11 +131,21 @@ def check_name(name: str, *, error=LocalProtocolError, **kwargs) -> str:
 
 
 def numbered_name(name: str, n: int) -> str:
-    """The n-th alternative for a taken name: ``report.txt`` -> ``report (1).txt``."""
+    """The n-th alternative for a taken name: ``report.txt`` -> ``report (1).txt``.
+
+    The stem is shortened when needed so that the result, extension kept, still
+    fits in :data:`MAX_NAME_BYTES`.
+    """
     if n == 0:
         return name
     stem, ext = os.path.splitext(name)
-    return f"{stem} ({n}){ext}"
+    suffix = f" ({n}){ext}"
+    if len(suffix.encode("utf-8")) > MAX_NAME_BYTES // 2:  # an "extension" that is most of the name
+        stem, suffix = name, f" ({n})"
+    room = MAX_NAME_BYTES - len(suffix.encode("utf-8"))
+    while len(stem.encode("utf-8", "surrogatepass")) > room:
+        stem = stem[:-1]
+    return stem.rstrip(" .") + suffix
 
 
 # ---- client -> server -----------------------------------------------------------
@@ -153,8 +176,12 @@ def parse_header(line: bytes, *, max_size: int | None = None) -> FileHeader:
     if len(parts) != 3 or parts[0] != "FILE":
         raise RemoteProtocolError("bad-header", f"expected 'FILE <size> <name>', got {_clip(text)!r}")
     _, size_text, name = parts
-    if not _DECIMAL.fullmatch(size_text):
-        raise RemoteProtocolError("bad-header", f"the size must be decimal digits, got {_clip(size_text)!r}")
+    if not _SIZE.fullmatch(size_text):
+        raise RemoteProtocolError("bad-header", "the size must be decimal digits with no sign, spaces or "
+                                  f"leading zero, got {_clip(size_text)!r}")
+    if len(size_text) > len(str(MAX_SIZE)):
+        raise RemoteProtocolError("too-large", f"a size of {len(size_text)} digits is over the protocol's "
+                                  f"limit of {MAX_SIZE}")
     size = int(size_text)
     check_name(name, error=RemoteProtocolError)
     if max_size is not None and size > max_size:

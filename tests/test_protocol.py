@@ -1,6 +1,7 @@
 """protocol.py is sans-IO: these tests use plain bytes, no sockets."""
 
 import hashlib
+import os
 
 import pytest
 from hypothesis import given, settings
@@ -35,7 +36,16 @@ def test_crlf_line_ending_is_accepted():
         (b"FILE 3 " + b"a" * 1100 + b"\n", "bad-header", "longer than 1024"),
         (b"FILE 3 \n", "bad-name", "empty"),
         (b"FILE 3 ../x\n", "bad-name", "'/'"),
-        (b"FILE 999999999999999999999 a\n", "bad-header", "decimal digits"),
+        (b"FILE 999999999999999999999 a\n", "too-large", "limit"),
+        (b"FILE +5 a\n", "bad-header", "decimal digits"),
+        (b"FILE 05 a\n", "bad-header", "leading zero"),
+        (b"FILE  5 a\n", "bad-header", "decimal digits"),
+        (b"FILE 1e3 a\n", "bad-header", "decimal digits"),
+        (b"FILE \xd9\xa5 a\n", "bad-header", "decimal digits"),  # an Arabic-Indic five: int() takes it
+        (f"FILE {10**30} a\n".encode(), "too-large", "31 digits"),
+        (b"FILE 3 a\r\r\n", "bad-name", "control character"),  # never a name ending in \r
+        (b"FILE 3 CON\n", "bad-name", "device name"),
+        (b"FILE 3 x\xe2\x80\xaetxt.exe\n", "bad-name", "U+202E"),
     ],
 )
 def test_bad_headers(line, code, words):
@@ -66,32 +76,57 @@ def test_build_header_refuses_locally():
     assert isinstance(p.LocalProtocolError("bad-name", "x"), ValueError)
 
 
-GOOD_NAMES = ["report.txt", ".bashrc", "...", "a b c", "звіт.txt", "C:evil", "%2e%2e%2f", "x" * 255]
-BAD_NAMES = ["", " ", "   ", ".", "..", "../x", "/etc/passwd", "a/b", "a\\b", "a\x00b", "a\nb",
-             "a\rb", "tab\t", "\x1b[31mred", "del\x7f", "nel\x85", "line\u2028sep", "x" * 256, "я" * 128]
+GOOD_NAMES = ["report.txt", ".bashrc", "..x", "a b c", "звіт.txt", "C:evil", "%2e%2e%2f", "x" * 255,
+              "CONSOLE.txt", "com10", "nulls", "my con.txt", "a.b.c", "٣.txt"]
+BAD_NAMES = ["", " ", "   ", ".", "..", "...", "../x", "/etc/passwd", "a/b", "a\\b", "a\x00b", "a\nb",
+             "a\rb", "a.txt\r", "tab\t", "\x1b[31mred", "del\x7f", "nel\x85", "line\u2028sep", "x" * 256,
+             "я" * 128]
 
 
 @pytest.mark.parametrize("name", GOOD_NAMES)
 def test_good_names(name):
-    assert p.name_problem(name, windows=False) is None
+    assert p.name_problem(name) is None
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
 def test_bad_names(name):
-    assert p.name_problem(name, windows=False)
+    assert p.name_problem(name)
 
 
-@pytest.mark.parametrize("name", ["CON", "nul.txt", "COM1", "lpt9.log", "AUX .txt"])
-def test_windows_device_names(name):
-    assert p.name_problem(name, windows=True)
-    assert p.name_problem(name, windows=False) is None
+@pytest.mark.parametrize("name", ["CON", "con", "nul.txt", "COM1", "com0", "COM¹", "lpt9.log", "LPT1.tar.gz",
+                                  "AUX .txt", "PRN", "conin$"])
+def test_windows_device_names_are_refused_everywhere(name):
+    assert "device name" in p.name_problem(name)
 
 
-def test_numbered_names():
-    assert p.numbered_name("report.txt", 0) == "report.txt"
-    assert p.numbered_name("report.txt", 1) == "report (1).txt"
-    assert p.numbered_name(".bashrc", 2) == ".bashrc (2)"
-    assert p.numbered_name("notes", 3) == "notes (3)"
+@pytest.mark.parametrize("name, words", [
+    ("report.", "ends with a dot"), ("report.txt.", "ends with a dot"), ("report ", "space"),
+    (" report", "space"), ("report.txt ", "space"),
+    ("x\u202etxt.exe", "U+202E"), ("a\u202db", "U+202D"), ("a\u2066b", "U+2066"), ("a\u200fb", "U+200F"),
+    ("a\u061cb", "U+061C"), ("zero\u200bwidth", "U+200B"), ("a\u200db", "U+200D"), ("a\u2060b", "U+2060"),
+    ("\ufeffbom.txt", "U+FEFF"), ("soft\u00adhyphen", "U+00AD"),
+])
+def test_names_that_deceive_or_vanish_are_refused(name, words):
+    assert words in p.name_problem(name)
+    with pytest.raises(p.RemoteProtocolError) as info:
+        p.parse_header(f"FILE 1 {name}\n".encode())
+    assert info.value.code == "bad-name"
+
+
+def test_crlf_never_leaves_a_carriage_return_in_the_name():
+    assert p.parse_header(b"FILE 3 a b.txt\r\n").name == "a b.txt"
+    assert p.parse_header(b"FILE 0 a\n") == p.FileHeader(0, "a")
+
+
+@pytest.mark.parametrize("name, ext", [("x" * 254, ""), ("x" * 255, ""), ("x" * 251 + ".txt", ".txt"),
+                                       ("я" * 125 + ".txt", ".txt"), ("я" * 127 + "x", ""),
+                                       ("a." + "b" * 253, "")])  # an "extension" that is the whole name
+def test_numbered_names_of_long_names_still_fit(name, ext):
+    assert p.name_problem(name) is None
+    for n in (1, 10, 9999):
+        numbered = p.numbered_name(name, n)
+        assert p.name_problem(numbered) is None, numbered
+        assert numbered.endswith(f" ({n}){ext}")
 
 
 def test_replies_round_trip():
