@@ -1,26 +1,50 @@
 """Pictures of what a server recorded: a timeline per client and a sequence diagram.
 
-Both take a server's ``events`` (and, for the timeline, optionally what the
-clients saw) and return a matplotlib ``Figure``; a notebook shows it as the
-cell's result.  Figures are made without pyplot, so nothing is shown twice and
-nothing piles up in memory when a cell is re-run.
+Each takes a running (or stopped) server, or a list of its ``events``, and
+returns a matplotlib ``Figure``; a notebook shows it as the cell's result.
+Given a server, a picture first waits (at most ``wait`` seconds) until every
+connection in its events has its ``close``: the server records it after the
+client already has its reply.  Clients are numbered 1, 2, 3… in each picture,
+in the order they connected.
+
+Figures are made without pyplot, so nothing is shown twice and nothing piles
+up in memory when a cell is re-run.  They fit JupyterLab's notebook width
+(``WIDTH`` at 96 dpi), and have a transparent background with mid-tone colours
+that read on JupyterLab's light and dark themes alike.
 """
 
 from __future__ import annotations
 
 import io
 import re
-from collections import defaultdict
+import threading
+import time
 from typing import Iterable, Sequence
 
+import matplotlib
 from matplotlib.figure import Figure
 
 from .server import Event
 
-__all__ = ["timeline", "timelines", "sequence_diagram", "comparison", "Picture"]
+__all__ = ["timeline", "timelines", "sequence_diagram", "comparison", "Picture", "bytes_in"]
 
-SERVED, WAITING, TROUBLE = "#4c9a2a", "#f0a030", "#d62728"
+DPI = 96  # how a notebook shows the pictures
+WIDTH = 8.2  # inches: 787 px, inside JupyterLab's notebook width, so nothing is scaled down
+# One grey has at most 4.35:1 contrast on both white (light theme) and #111 (dark theme):
+# this is it.  The colours of bars and arrows have at least 3:1 on both.
+FOREGROUND = "#797979"
+SERVED, WAITING, TROUBLE, TO_SERVER = "#3c9a3c", "#d08000", "#dc4038", "#3d85e0"
+SMALL = 8.5  # points: 11.3 px at 96 dpi, the smallest text in a picture
+_STYLE = {
+    "font.size": 10, "axes.titlesize": 11, "figure.titlesize": 12, "axes.labelsize": 10,
+    "xtick.labelsize": 9, "ytick.labelsize": 9, "legend.fontsize": 9,
+    "text.color": FOREGROUND, "axes.labelcolor": FOREGROUND, "axes.edgecolor": FOREGROUND,
+    "axes.titlecolor": FOREGROUND, "xtick.color": FOREGROUND, "ytick.color": FOREGROUND,
+    "grid.color": FOREGROUND, "figure.facecolor": "none", "axes.facecolor": "none",
+    "savefig.facecolor": "none", "savefig.transparent": True,
+}
 _PEER_PORT = re.compile(r":(\d+)$")
+_ERROR_CODES = ("bad-header", "bad-name", "too-large", "incomplete", "timeout", "io-error")
 
 
 class Picture(Figure):
@@ -28,72 +52,132 @@ class Picture(Figure):
 
     def _repr_png_(self) -> bytes:
         buffer = io.BytesIO()
-        self.savefig(buffer, format="png", dpi=96)
+        self.savefig(buffer, format="png", dpi=DPI, transparent=True)
         return buffer.getvalue()
 
 
+def _picture(width: float, height: float) -> Picture:
+    fig = Picture(figsize=(min(width, WIDTH), height), dpi=DPI, layout="constrained")
+    fig.patch.set_alpha(0.0)
+    return fig
+
+
+def bytes_in(event: Event) -> int:
+    """The bytes from a client that an event accounts for: echo data read, a file's saved body."""
+    return event.nbytes if event.kind in ("recv", "saved") else 0
+
+
+def _is_server(source) -> bool:
+    return hasattr(source, "subscribe") and hasattr(source, "events")
+
+
+def _open_connections(events: Iterable[Event]) -> set[int]:
+    opened: set[int] = set()
+    for e in events:
+        if e.client_id:
+            if e.kind == "close":
+                opened.discard(e.client_id)
+            else:
+                opened.add(e.client_id)
+    return opened
+
+
+def events_of(source, wait: float = 1.0) -> list[Event]:
+    """The events of a server (or a list of events, as it is).
+
+    A server's events are taken once every connection in them has its
+    ``close``, or after ``wait`` seconds, whichever comes first.
+    """
+    if not _is_server(source):
+        return list(source)
+    closed = threading.Event()
+
+    def on_event(event: Event) -> None:  # runs in the server's thread: only signals
+        if event.kind == "close":
+            closed.set()
+
+    unsubscribe = source.subscribe(on_event)
+    try:
+        deadline = time.monotonic() + wait
+        while _open_connections(events := source.events) and (left := deadline - time.monotonic()) > 0:
+            closed.wait(left)
+            closed.clear()
+        return events
+    finally:
+        unsubscribe()
+
+
 def _connections(events: Iterable[Event]) -> dict[int, dict]:
-    """accept/close/trouble times and byte counts of each connection, by client id."""
-    conns: dict[int, dict] = defaultdict(lambda: {"bytes": 0, "trouble": []})
+    """Each connection's times, byte count and trouble, by client id, in the order they connected."""
+    conns: dict[int, dict] = {}
     for e in events:
         if e.client_id == 0:
             continue
-        c = conns[e.client_id]
+        c = conns.setdefault(e.client_id, {"first": e.t, "bytes": 0, "trouble": []})
         if e.kind == "accept":
             c["accept"] = e.t
             port = _PEER_PORT.search(e.detail)
             c["port"] = int(port.group(1)) if port else None
         elif e.kind == "close":
             c["close"] = e.t
-        elif e.kind in ("recv", "header"):
-            c["bytes"] += e.nbytes if e.kind == "recv" else 0
         elif e.kind in ("timeout", "error"):
             c["trouble"].append((e.t, e.kind))
-    return {cid: c for cid, c in sorted(conns.items()) if "accept" in c}
+        c["bytes"] += bytes_in(e)
+    return dict(sorted(conns.items(), key=lambda item: item[1].get("accept", item[1]["first"])))
 
 
-def timeline(events: Sequence[Event], clients: Sequence | None = None, *, title: str = "Who was served when") -> Figure:
+def timeline(source, clients: Sequence | None = None, *, title: str = "Who was served when",
+             wait: float = 1.0) -> Figure:
     """One row per client: waiting in the queue (if ``clients`` are given), then being served.
 
-    ``clients`` are the records of :func:`socketlab.echo.run_clients` run with
-    ``clock=server.clock``; they are matched to connections by port.
+    ``source`` is a server or its ``events``.  ``clients`` are the records of
+    :func:`socketlab.echo.run_clients` run with ``clock=server.clock``; they are
+    matched to connections by port, and a client waits from the moment its
+    ``connect()`` returned until the server accepted it.
     """
-    rows = max(len(_connections(events)), 2)
-    fig = Picture(figsize=(8, 0.45 * rows + 1.4), layout="constrained")
-    ax = fig.add_subplot()
-    if _draw_timeline(ax, events, clients, relative=False):
-        fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
-    ax.set_title(title)
+    events = events_of(source, wait)
+    with matplotlib.rc_context(_STYLE):
+        rows = max(len(_connections(events)), 2)
+        fig = _picture(WIDTH, 0.4 * rows + 1.5)
+        ax = fig.add_subplot()
+        if _draw_timeline(ax, events, clients, relative=False):
+            fig.legend(loc="outside lower center", ncols=3, frameon=False)
+        ax.set_title(title)
     return fig
 
 
-def timelines(panels: dict, *, title: str = "The same clients, different servers") -> Figure:
-    """Timelines side by side, one per server: ``{"name": (events, clients), …}``.
+def timelines(panels: dict, *, title: str = "The same clients, different servers", wait: float = 1.0) -> Figure:
+    """Timelines side by side, one per server: ``{"name": (server or events, clients), …}``.
 
     Times count from each panel's first client, on one shared axis, so the
     panels compare at a glance.
     """
-    fig = Picture(figsize=(12, 1.6 + 1.8 * ((len(panels) + 1) // 2)), layout="constrained")
-    axes = fig.subplots((len(panels) + 1) // 2, 2, sharex=True, squeeze=False).flat
-    drawn = False
-    for ax, (name, (events, clients)) in zip(axes, panels.items()):
-        drawn |= _draw_timeline(ax, events, clients, relative=True)
-        ax.set_title(name)
-    for ax in list(axes):
-        ax.set_visible(False)  # an odd number of panels leaves one empty
-    if drawn:
-        fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3,
-                   fontsize=8, frameon=False)
-    fig.suptitle(title)
+    with matplotlib.rc_context(_STYLE):
+        grid_rows = max((len(panels) + 1) // 2, 1)
+        fig = _picture(WIDTH, 1.4 + 1.9 * grid_rows)
+        axes = list(fig.subplots(grid_rows, 2, sharex=True, squeeze=False).flat)
+        drawn = False
+        for ax, (name, (source, clients)) in zip(axes, panels.items()):
+            drawn |= _draw_timeline(ax, events_of(source, wait), clients, relative=True)
+            ax.set_title(name)
+        for ax in axes[len(panels):]:
+            ax.set_visible(False)  # an odd number of panels leaves one empty
+        if drawn:
+            fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3,
+                       frameon=False)
+        fig.suptitle(title)
     return fig
 
 
 def _draw_timeline(ax, events: Sequence[Event], clients: Sequence | None, *, relative: bool) -> bool:
     """Draw one timeline on ``ax``; True if there was a client to draw."""
     conns = _connections(events)
-    started = {run.port: run.started for run in clients or () if run.port is not None}
+    connected = {run.port: run.connected for run in clients or ()
+                 if run.port is not None and getattr(run, "connected", None) is not None}
     end = max((e.t for e in events), default=1.0)
-    first = min([c["accept"] for c in conns.values()] + list(started.values()), default=0.0)
+    starts = [c.get("accept", c["first"]) for c in conns.values()]
+    first = min(starts + [connected[c["port"]] for c in conns.values() if c.get("port") in connected],
+                default=0.0)
     origin = first if relative else 0.0
     thinnest = (end - first) * 0.003  # so that a very short service still shows
     labelled: set[str] = set()
@@ -105,77 +189,169 @@ def _draw_timeline(ax, events: Sequence[Event], clients: Sequence | None, *, rel
         labelled.add(label)
         return label
 
-    for row, (cid, c) in enumerate(conns.items()):
-        accept, close = c["accept"] - origin, c.get("close", end) - origin
-        if c.get("port") in started:
-            wait_from = started[c["port"]] - origin
-            ax.barh(row, accept - wait_from, left=wait_from, color=WAITING, height=0.5,
-                    label=once("waiting to be accepted"))
+    for row, c in enumerate(conns.values()):
+        accept, close = c.get("accept", c["first"]) - origin, c.get("close", end) - origin
+        if c.get("port") in connected:
+            wait_from = connected[c["port"]] - origin
+            ax.barh(row, max(accept - wait_from, 0.0), left=wait_from, color=WAITING, height=0.5,
+                    label=once("connected, waiting to be accepted"))
         ax.barh(row, max(close - accept, thinnest), left=accept, color=SERVED, height=0.5,
                 label=once("being served"))
         for t, _kind in c["trouble"]:
             ax.plot(t - origin, row, "x", color=TROUBLE, markersize=10, mew=2, label=once("dropped (idle) or error"))
-        ax.text(max(close, accept + thinnest), row, f"  {c['bytes']} B", va="center", fontsize=8)
-    ax.set_yticks(range(len(conns)), [f"client #{cid}" for cid in conns])
+        ax.text(max(close, accept + thinnest), row, f"  {c['bytes']} B", va="center", fontsize=SMALL)
+    ax.set_yticks(range(len(conns)), [f"client {n}" for n in range(1, len(conns) + 1)])
     ax.invert_yaxis()  # the first client on top
     ax.set_xlabel("seconds since the first client" if relative else "seconds since the server started")
     if not relative:
         ax.set_xlim(left=max(0.0, first - 0.05 * (end - first)))  # start where the story starts
+    ax.margins(x=0.12)  # room for the byte counts at the right
     ax.grid(axis="x", alpha=0.3)
     return bool(conns)
 
 
 def comparison(results: dict, *, title: str = "Sessions per second and latency, by server and number of clients") -> Figure:
     """Bars of sessions/s and median latency: ``{"server name": [LoadResult, …], …}``."""
-    fig = Picture(figsize=(12, 4), layout="constrained")
-    rate_ax, latency_ax = fig.subplots(1, 2)
-    levels = sorted({r.clients for runs in results.values() for r in runs})
-    width = 0.8 / max(len(results), 1)
-    for i, (name, runs) in enumerate(results.items()):
-        by_level = {r.clients: r for r in runs}
-        xs = [j + i * width for j in range(len(levels))]
-        rate_ax.bar(xs, [by_level[n].rate if n in by_level else 0 for n in levels], width, label=name)
-        latency_ax.bar(xs, [by_level[n].median_ms if n in by_level else 0 for n in levels], width, label=name)
-    for ax, label in ((rate_ax, "sessions per second"), (latency_ax, "median latency (ms), log scale")):
-        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(levels))], [f"{n} client" if n == 1 else f"{n} clients" for n in levels])
-        ax.set_ylabel(label)
-        ax.grid(axis="y", alpha=0.3)
-    latency_ax.set_yscale("log")
-    rate_ax.legend(fontsize=8)
-    fig.suptitle(title)
+    with matplotlib.rc_context(_STYLE):
+        fig = _picture(WIDTH, 3.8)
+        rate_ax, latency_ax = fig.subplots(1, 2)
+        levels = sorted({r.clients for runs in results.values() for r in runs})
+        width = 0.8 / max(len(results), 1)
+        for i, (name, runs) in enumerate(results.items()):
+            by_level = {r.clients: r for r in runs}
+            xs = [j + i * width for j in range(len(levels))]
+            rate_ax.bar(xs, [by_level[n].rate if n in by_level else 0 for n in levels], width, label=name)
+            latency_ax.bar(xs, [by_level[n].median_ms if n in by_level else 0 for n in levels], width, label=name)
+        for ax, label in ((rate_ax, "sessions per second"), (latency_ax, "median latency (ms), log scale")):
+            ax.set_xticks([j + 0.4 - width / 2 for j in range(len(levels))],
+                          [f"{n} client" if n == 1 else f"{n} clients" for n in levels])
+            ax.set_ylabel(label)
+            ax.grid(axis="y", alpha=0.3)
+        latency_ax.set_yscale("log")
+        rate_ax.legend(frameon=False)
+        fig.suptitle(title)
     return fig
 
 
-def sequence_diagram(events: Sequence[Event], *, max_clients: int = 3, max_rows: int = 40,
-                     title: str = "What travelled between client and server") -> Figure:
-    """Clients and the server as lifelines, one arrow per event, in the order they happened."""
+# ---- sequence diagram -----------------------------------------------------------
+
+TO, FROM, NOTE = "to server", "to client", "note"
+
+
+def _unquote(detail: str) -> str:
+    """A name as the server previewed it (``'report.txt'``), without the quotes."""
+    if len(detail) >= 2 and detail[0] in "'\"" and detail[-1] == detail[0]:
+        return detail[1:-1]
+    return detail
+
+
+def _steps(events: Sequence[Event]) -> list[tuple[Event, str, str, bool]]:
+    """What travelled, as ``(event, direction, label, recorded)``, in the order it happened.
+
+    An echo server records what it read and sent.  A file server records the
+    header, how much of the body has arrived (``progress``), the saved file and
+    errors; the protocol says what travelled in between: READY once the body
+    comes, the whole body once the file is saved, OK right after saving.  Those
+    are drawn from the events that imply them (``recorded`` False: no time of
+    their own is known), unless the server recorded them itself (``ready``,
+    ``body``, ``send`` events).
+    """
+    steps: list[tuple[Event, str, str, bool]] = []
+    file: dict[int, dict] = {}  # per connection: the file being received
+    files_seen: set[int] = set()  # connections that sent a file header
+    for i, e in enumerate(events):
+        upload = file.get(e.client_id)
+        if e.kind == "accept":
+            steps.append((e, TO, "connect", True))
+        elif e.kind == "header":
+            file[e.client_id] = {"size": e.nbytes, "ready": False, "body": 0}
+            files_seen.add(e.client_id)
+            steps.append((e, TO, f"header: FILE {e.nbytes} {_unquote(e.detail)}", True))
+        elif e.kind == "ready":
+            if upload:
+                upload["ready"] = True
+            steps.append((e, FROM, "READY", True))
+        elif upload is not None and e.kind in ("progress", "body", "recv", "saved") or (
+                upload is not None and e.kind in ("error", "timeout")
+                and e.detail.split(":")[0] in ("incomplete", "timeout")):
+            if not upload["ready"]:  # the body only comes after READY
+                upload["ready"] = True
+                steps.append((e, FROM, "READY", False))
+            if e.kind in ("body", "recv"):
+                upload["body"] += e.nbytes
+                steps.append((e, TO, f"body {e.nbytes} B", True))
+            elif e.kind == "progress":
+                steps.append((e, TO, f"body: {e.nbytes} of {upload['size']} B so far", True))
+                upload["progress"] = e.nbytes
+            elif e.kind == "saved":
+                if upload["body"] < e.nbytes:  # its pieces were not recorded
+                    so_far = upload.get("progress", 0)
+                    rest = f"the rest, {e.nbytes - so_far} B" if so_far else f"{e.nbytes} B"
+                    steps.append((e, TO, f"body: {rest}", False))
+                name, _, digest = e.detail.partition(" sha256 ")
+                steps.append((e, NOTE, f"saved as {name}", True))
+                following = next((later for later in events[i + 1:] if later.client_id == e.client_id), None)
+                if following is None or following.kind != "send":  # the reply was not recorded
+                    steps.append((e, FROM, f"OK {e.nbytes} {digest or '…'} {name}", False))
+                del file[e.client_id]
+            else:
+                steps.append((e, FROM, f"ERROR {e.detail[:40]}", True))
+                del file[e.client_id]
+        elif e.kind == "recv":
+            steps.append((e, TO, f"data {e.nbytes} B {e.detail[:28]}", True))
+        elif e.kind == "send":
+            replies = e.client_id in files_seen  # a file server's reply; an echo server's echo
+            steps.append((e, FROM, (e.detail[:40] or f"reply {e.nbytes} B") if replies else f"echo {e.nbytes} B", True))
+        elif e.kind in ("error", "timeout"):
+            code = e.detail.split(":")[0]
+            if code in _ERROR_CODES:  # the file server told the client so in an ERROR line
+                steps.append((e, FROM, f"ERROR {e.detail[:40]}", True))
+                file.pop(e.client_id, None)
+            else:
+                steps.append((e, NOTE, f"{e.kind}: {e.detail[:36]}", True))
+        elif e.kind == "close":
+            steps.append((e, FROM, "close", True))
+        else:
+            steps.append((e, NOTE, f"{e.kind} {e.detail[:36]}".strip(), True))
+    return steps
+
+
+def sequence_diagram(source, *, max_clients: int = 3, max_rows: int = 40,
+                     title: str = "What travelled between client and server", wait: float = 1.0) -> Figure:
+    """Clients and the server as lifelines, one arrow per message, in the order they happened.
+
+    ``source`` is a server or its ``events``.
+    """
+    events = events_of(source, wait)
     conns = list(_connections(events))[:max_clients]
-    rows = [e for e in events if e.client_id in conns][:max_rows]
+    steps = _steps([e for e in events if e.client_id in conns])[:max_rows]
     x = {cid: i for i, cid in enumerate(conns)}
     server_x = len(conns) + 0.6
-    fig = Picture(figsize=(2.2 * (len(conns) + 1) + 1.5, 0.42 * len(rows) + 1.6), layout="constrained")
-    ax = fig.add_subplot()
-    for cid, cx in x.items():
-        ax.axvline(cx, color="#888", lw=1, ls=":")
-        ax.text(cx, -1, f"client #{cid}", ha="center", va="bottom", weight="bold")
-    ax.axvline(server_x, color="#333", lw=1.5)
-    ax.text(server_x, -1, "server", ha="center", va="bottom", weight="bold")
-    for y, e in enumerate(rows):
-        cx = x[e.client_id]
-        to_server = e.kind in ("accept", "recv", "header")
-        start, stop = (cx, server_x) if to_server else (server_x, cx)
-        color = TROUBLE if e.kind in ("timeout", "error") else SERVED if e.kind == "send" else "#1f5fa8"
-        ax.annotate("", xy=(stop, y), xytext=(start, y),
-                    arrowprops=dict(arrowstyle="->", color=color, lw=1.4, ls="--" if e.kind == "close" else "-"))
-        label = {"accept": "connect", "recv": "data", "send": "echo", "close": "close"}.get(e.kind, e.kind)
-        if e.nbytes:
-            label += f" {e.nbytes} B"
-        if e.kind in ("recv", "timeout", "error", "saved") and e.detail:
-            label += f" {e.detail[:28]}"
-        ax.text((cx + server_x) / 2, y - 0.12, label, ha="center", va="bottom", fontsize=8, color=color)
-        ax.text(-0.45, y, f"{e.t * 1000:.1f} ms", ha="right", va="center", fontsize=7, color="#666")
-    ax.set_xlim(-1.3, server_x + 0.5)
-    ax.set_ylim(len(rows) + 0.2, -1.6)
-    ax.axis("off")
-    ax.set_title(title)
+    with matplotlib.rc_context(_STYLE):
+        fig = _picture(2.2 * (len(conns) + 1) + 1.5, 0.36 * len(steps) + 1.5)
+        ax = fig.add_subplot()
+        for n, cx in enumerate(x.values(), start=1):
+            ax.axvline(cx, color=FOREGROUND, lw=1, ls=":")
+            ax.text(cx, -1, f"client {n}", ha="center", va="bottom", weight="bold")
+        ax.axvline(server_x, color=FOREGROUND, lw=1.5)
+        ax.text(server_x, -1, "server", ha="center", va="bottom", weight="bold")
+        for y, (e, direction, label, recorded) in enumerate(steps):
+            cx = x[e.client_id]
+            trouble = e.kind in ("timeout", "error")
+            if direction == NOTE:
+                ax.text(server_x + 0.08, y, label, ha="left", va="center", fontsize=SMALL,
+                        color=TROUBLE if trouble else FOREGROUND, style="italic")
+            else:
+                start, stop = (cx, server_x) if direction == TO else (server_x, cx)
+                color = TROUBLE if trouble else TO_SERVER if direction == TO else SERVED
+                ax.annotate("", xy=(stop, y), xytext=(start, y),
+                            arrowprops=dict(arrowstyle="->", color=color, lw=1.4,
+                                            ls="--" if e.kind == "close" else "-"))
+                ax.text((cx + server_x) / 2, y - 0.12, label, ha="center", va="bottom", fontsize=SMALL)
+            if recorded:
+                ax.text(-0.45, y, f"{e.t * 1000:.1f} ms", ha="right", va="center", fontsize=SMALL)
+        ax.set_xlim(-1.3, server_x + 1.2)
+        ax.set_ylim(len(steps) + 0.2, -1.6)
+        ax.axis("off")
+        ax.set_title(title)
     return fig

@@ -1,10 +1,44 @@
+import hashlib
+import threading
+import time
+
+import pytest
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 import socketlab
-from socketlab.echo import run_clients
-from socketlab.plots import sequence_diagram, timeline
+from socketlab.concurrency import LoadResult
+from socketlab.echo import ClientRun, run_clients
+from socketlab.plots import WAITING, bytes_in, comparison, sequence_diagram, timeline, timelines
+from socketlab.server import Event
 
-WAITING = (0.941, 0.627, 0.188, 1.0)  # plots.WAITING as RGBA
+LIGHT, DARK = "#ffffff", "#111111"  # JupyterLab's notebook background in its light and dark theme
+
+
+def luminance(colour) -> float:
+    def linear(c):
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b, _ = to_rgba(colour)
+    return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
+
+
+def contrast(a, b) -> float:
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def is_colour(patch, colour) -> bool:
+    return tuple(round(c, 3) for c in patch.get_facecolor()) == tuple(round(c, 3) for c in to_rgba(colour))
+
+
+def texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts if t.get_text()]
+
+
+def labels(ax) -> list[str]:
+    """The sequence diagram's texts without the times and the lifelines' heads."""
+    return [t for t in texts(ax) if not t.endswith(" ms") and not t.startswith("client ") and t != "server"]
 
 
 def test_timeline_has_one_row_per_client_and_shows_waiting():
@@ -13,8 +47,8 @@ def test_timeline_has_one_row_per_client_and_shows_waiting():
     fig = timeline(server.events, runs)
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == [f"client #{i}" for i in range(1, 5)]
-    waiting = [p for p in ax.patches if tuple(round(c, 3) for c in p.get_facecolor()) == WAITING]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [f"client {i}" for i in range(1, 5)]
+    waiting = [p for p in ax.patches if is_colour(p, WAITING)]
     assert len(waiting) == 4
     # clients 2-4 waited about as long as the idle timeout, behind the silent client
     assert all(p.get_width() > 0.2 for p in waiting[1:])
@@ -22,13 +56,41 @@ def test_timeline_has_one_row_per_client_and_shows_waiting():
     assert len(ax.lines) == 1  # one red mark: the dropped client
 
 
+def test_clients_are_numbered_from_one_in_each_picture():
+    with socketlab.EchoServer() as server:
+        for i in range(5):
+            socketlab.echo(f"m{i}", server)
+        server.clear_events()
+        runs = run_clients(server, 3, "hi", together=False, clock=server.clock)
+        fig = timeline(server, runs)
+        diagram = sequence_diagram(server)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["client 1", "client 2", "client 3"]
+    assert [t for t in texts(diagram.axes[0]) if t.startswith("client")] == ["client 1", "client 2", "client 3"]
+
+
+def test_waiting_starts_when_the_connection_was_made():
+    events = [Event(0.0, 0, "listen"), Event(1.0, 1, "accept", 0, "from 127.0.0.1:5000"),
+              Event(1.2, 1, "recv", 2, "'hi'"), Event(1.2, 1, "send", 2), Event(1.3, 1, "close")]
+    # connect() took 0.4 s (e.g. a slow name lookup): that is not waiting in the server's queue
+    run = ClientRun(1, 5000, started=0.1, finished=1.3, reply="hi", connected=0.5)
+    ax = timeline(events, [run]).axes[0]
+    (waiting,) = [p for p in ax.patches if is_colour(p, WAITING)]
+    assert waiting.get_x() == pytest.approx(0.5) and waiting.get_width() == pytest.approx(0.5)
+
+
+def test_run_clients_records_when_each_client_connected():
+    with socketlab.EchoServer() as server:
+        runs = run_clients(server, 3, "hi", clock=server.clock)
+    assert all(run.started <= run.connected <= run.finished for run in runs)
+
+
 def test_timeline_without_client_records():
     with socketlab.EchoServer() as server:
         socketlab.echo("a", server)
         socketlab.echo("b", server)
-    ax = timeline(server.events).axes[0]
+        ax = timeline(server).axes[0]
     assert len(ax.patches) == 2
-    assert [t.get_text() for t in ax.texts] == ["  1 B", "  1 B"]
+    assert texts(ax) == ["  1 B", "  1 B"]
 
 
 def test_timeline_of_no_clients_is_empty_but_drawn():
@@ -40,11 +102,10 @@ def test_timeline_of_no_clients_is_empty_but_drawn():
 def test_sequence_diagram_draws_one_arrow_per_event_in_order():
     with socketlab.EchoServer() as server:
         socketlab.echo("Привіт", server)
-    fig = sequence_diagram(server.events)
+        fig = sequence_diagram(server)
     ax = fig.axes[0]
-    labels = [t.get_text() for t in ax.texts if t.get_text() and not t.get_text().endswith("ms")]
-    assert labels[:2] == ["client #1", "server"]
-    assert labels[2:] == ["connect", "data 12 B 'Привіт'", "echo 12 B", "close"]
+    assert texts(ax)[:2] == ["client 1", "server"]
+    assert labels(ax) == ["connect", "data 12 B 'Привіт'", "echo 12 B", "close"]
     arrows = [t for t in ax.texts if getattr(t, "arrow_patch", None) is not None]
     assert len(arrows) == 4
 
@@ -54,12 +115,180 @@ def test_sequence_diagram_limits_clients_and_rows():
         for i in range(6):
             socketlab.echo(f"m{i}", server)
     ax = sequence_diagram(server.events, max_clients=2).axes[0]
-    heads = [t.get_text() for t in ax.texts if t.get_text().startswith("client #")]
-    assert heads == ["client #1", "client #2"]
+    assert [t for t in texts(ax) if t.startswith("client ")] == ["client 1", "client 2"]
 
 
-def test_pictures_show_as_png_in_a_notebook():
+def test_sequence_diagram_of_a_file_upload_shows_the_protocol(tmp_path):
+    path = tmp_path / "звіт.txt"
+    path.write_bytes("Привіт, файле!\n".encode("utf-8") * 100)
+    size, digest = path.stat().st_size, hashlib.sha256(path.read_bytes()).hexdigest()
+    with socketlab.FileServer(tmp_path / "up") as server:
+        socketlab.send_file(path, server, name="picture.txt")
+        ax = sequence_diagram(server).axes[0]
+    assert labels(ax) == [
+        "connect",
+        f"header: FILE {size} picture.txt",  # the header announces the file's size
+        "READY",
+        f"body: {size} B",
+        "saved as picture.txt",
+        f"OK {size} {digest[:12]}… picture.txt",
+        "close",
+    ]
+    arrows = [t for t in ax.texts if getattr(t, "arrow_patch", None) is not None]
+    assert len(arrows) == 6  # "saved" happens in the server: a note, not an arrow
+
+
+def test_sequence_diagram_of_a_large_upload_shows_the_body_arriving(tmp_path):
+    path = tmp_path / "big.bin"
+    path.write_bytes(b"x" * 3_000_000)
+    with socketlab.FileServer(tmp_path / "up") as server:
+        socketlab.send_file(path, server)
+        shown = labels(sequence_diagram(server).axes[0])
+    body = [label for label in shown if label.startswith("body")]
+    assert body[0] == "body: 1048576 of 3000000 B so far"
+    assert body[-1] == "body: the rest, 902848 B"
+    assert shown.index("READY") < shown.index(body[0]) and shown[-1] == "close"
+
+
+def test_sequence_diagram_of_a_refused_file_shows_the_error_reply(tmp_path):
+    path = tmp_path / "big.bin"
+    path.write_bytes(b"x" * 100)
+    with socketlab.FileServer(tmp_path / "up", max_size=10) as server:
+        with pytest.raises(socketlab.TransferError):
+            socketlab.send_file(path, server)
+        shown = labels(sequence_diagram(server).axes[0])
+    assert shown[0] == "connect" and shown[1].startswith("ERROR too-large: ") and shown[2:] == ["close"]
+
+
+class HeldCloseServer(socketlab.EchoServer):
+    """Records each connection's close only once ``release`` is set: a server thread running late."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.release = threading.Event()
+
+    def handle(self, conn, client_id):
+        super().handle(conn, client_id)
+        self.release.wait(5.0)
+
+
+def echo_and_leave(server):
+    with socketlab.EchoClient(server) as client:
+        assert client.send("hi") == "hi"  # the client has its reply; the server has not closed yet
+
+
+def test_pictures_of_a_server_wait_for_the_last_close():
+    with HeldCloseServer() as server:
+        echo_and_leave(server)
+        assert server.events[-1].kind != "close"
+        threading.Timer(0.2, server.release.set).start()
+        fig = sequence_diagram(server, wait=2.0)
+        assert labels(fig.axes[0])[-1] == "close"
+        assert server.events[-1].kind == "close"
+
+
+def test_pictures_wait_only_so_long_for_a_close():
+    with HeldCloseServer() as server:
+        echo_and_leave(server)
+        started = time.monotonic()
+        ax = timeline(server, wait=0.3).axes[0]
+        waited = time.monotonic() - started
+        server.release.set()
+    assert 0.3 <= waited < 1.0
+    assert len(ax.patches) == 1  # the connection is drawn as still open
+
+
+def test_timeline_waits_for_the_close_of_every_client():
+    with HeldCloseServer() as server:
+        server.release.set()
+        runs = run_clients(server, 3, "hi", clock=server.clock)
+        fig = timeline(server, runs)
+        closes = [e for e in server.events if e.kind == "close"]
+    assert len(closes) == 3 and len(fig.axes[0].get_yticklabels()) == 3
+
+
+def loads():
+    return {name: [LoadResult(n, 100 * n, 1.0, 0, (0.001, 0.002)) for n in (1, 10, 100)]
+            for name in ("sequential", "threads", "selectors", "asyncio")}
+
+
+def every_picture(tmp_path):
+    """One of each kind of picture, with as much in them as a notebook draws."""
+    with socketlab.EchoServer(idle_timeout=0.3) as server:
+        runs = run_clients(server, 4, "hi", slow_first=0.4, clock=server.clock)
+        echo = (server.events, runs)
+    with socketlab.FileServer(tmp_path / "up") as files:
+        socketlab.send_file(__file__, files, name="picture.txt")
+    return {
+        "timeline": timeline(*echo),
+        "timelines": timelines({"sequential": echo, "threads": echo, "selectors": echo}),
+        "sequence diagram": sequence_diagram(echo[0]),
+        "file sequence diagram": sequence_diagram(files),
+        "comparison": comparison(loads()),
+    }
+
+
+def shown_texts(fig):
+    fig.draw_without_rendering()  # lays out the ticks
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def test_pictures_fit_the_notebook_with_readable_text(tmp_path):
+    for name, fig in every_picture(tmp_path).items():
+        width_px = fig.get_figwidth() * 96
+        assert width_px <= 800, f"{name} is {width_px:.0f} px wide: JupyterLab would scale it down"
+        for text in shown_texts(fig):
+            px = text.get_fontsize() * 96 / 72
+            assert px >= 10, f"{name}: {text.get_text()!r} is {px:.1f} px"
+
+
+def test_pictures_read_on_light_and_dark_backgrounds(tmp_path):
+    for name, fig in every_picture(tmp_path).items():
+        assert fig.patch.get_alpha() == 0.0 or to_rgba(fig.patch.get_facecolor())[3] == 0.0, name
+        for ax in fig.axes:
+            assert to_rgba(ax.get_facecolor())[3] == 0.0, f"{name}: the axes have a background"
+        for text in shown_texts(fig):
+            for background in (LIGHT, DARK):
+                ratio = contrast(text.get_color(), background)
+                # 4.35:1 is the most one colour can have on both white and #111
+                assert ratio >= 4.3, f"{name}: {text.get_text()!r} has {ratio:.2f}:1 on {background}"
+        if name == "comparison":
+            continue  # matplotlib's default bar colours, told apart by the legend
+        for ax in fig.axes:
+            marks = [p.get_facecolor() for p in ax.patches] + [line.get_color() for line in ax.lines]
+            marks += [t.arrow_patch.get_edgecolor() for t in ax.texts if getattr(t, "arrow_patch", None)]
+            for colour in marks:
+                for background in (LIGHT, DARK):
+                    assert contrast(colour, background) >= 3.0, f"{name}: {colour} on {background}"
+
+
+def test_pictures_are_transparent_pngs():
     with socketlab.EchoServer() as server:
         socketlab.echo("x", server)
-    png = timeline(server.events)._repr_png_()
+        png = timeline(server)._repr_png_()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+    from PIL import Image
+    import io
+    image = Image.open(io.BytesIO(png))
+    assert image.mode == "RGBA" and image.getpixel((1, 1))[3] == 0
+    assert image.width <= 800
+
+
+def test_timelines_hides_the_spare_panel():
+    with socketlab.EchoServer() as server:
+        socketlab.echo("x", server)
+        panel = (server.events, None)
+    fig = timelines({"a": panel, "b": panel, "c": panel})
+    assert len(fig.axes) == 4
+    assert [ax.get_visible() for ax in fig.axes] == [True, True, True, False]
+
+
+def test_bytes_in_counts_echo_data_and_saved_files(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"x" * 1234)
+    with socketlab.FileServer(tmp_path / "up") as files:
+        socketlab.send_file(path, files)
+        ax = timeline(files).axes[0]
+    assert sum(bytes_in(e) for e in files.events) == 1234  # the header's size is not counted again
+    assert texts(ax) == ["  1234 B"]
+    assert bytes_in(Event(0.0, 1, "recv", 5)) == 5 and bytes_in(Event(0.0, 1, "send", 5)) == 0
