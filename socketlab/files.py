@@ -13,9 +13,11 @@ import errno
 import hashlib
 import os
 import queue
+import re
+import secrets
+import select
 import shutil
 import socket
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -23,23 +25,36 @@ from pathlib import Path
 from typing import Callable
 
 from . import protocol
-from .server import Server, preview
+from .server import DeadlineExceeded, Server, ThreadingMixIn, extend_deadline, preview
 from .streams import Connection, IncompleteRead, LineTooLong, recv_line
 
-__all__ = ["FileServer", "FileClient", "send_file", "SendResult", "TransferError", "DEFAULT_FILE_PORT"]
+__all__ = ["FileServer", "ThreadingFileServer", "FILE_SERVER_KINDS", "FileClient", "send_file", "SendResult",
+           "TransferError", "DEFAULT_FILE_PORT"]
 
 DEFAULT_FILE_PORT = 65433
 BUFFER = 1024 * 1024  # big enough for few system calls, small enough that memory stays flat
 SEND_CHUNK = 8 * BUFFER  # how much sendfile() sends between two progress reports
-# Large write() calls can make the kernel hunt for large contiguous page-cache folios
-# and stall: 1 MiB writes took up to 4x the system time of 64 KiB writes here.
-WRITE_SLICE = 64 * 1024
+WRITE_SLICE = 64 * 1024  # see _HashingWriter._write
+
+
+class DiskStalled(OSError):
+    """The disk did not take the received bytes in time."""
+
+
+# Save relative to the upload folder held open (dir_fd): if the folder is swapped for a
+# symlink after the server started, files still land in the folder it started with.
+# Where dir_fd is missing (Windows), paths are used instead: the folder is looked up
+# again for every file, so a swapped folder would be followed there.
+_DIR_FD = (hasattr(os, "O_DIRECTORY") and
+           {os.open, os.link, os.unlink, os.stat} <= os.supports_dir_fd and os.listdir in os.supports_fd)
+_LEFTOVER = re.compile(r"\.incoming-(?:(\d+)-)?[\w-]+\.part")  # "-<pid>-" is missing in old names
 
 
 class FileServer(Server):
-    """Receives files over protocol v1 and saves them in ``folder``."""
+    """Receives files over protocol v1 and saves them in ``folder``, one client at a time."""
 
     role = "file-server"
+    name_attempts = 10_000  # report.txt, report (1).txt, … report (9999).txt
 
     def __init__(self, folder="uploads", host="127.0.0.1", port=0, *, max_size=1 << 30,
                  idle_timeout: float = 30.0, **kwargs):
@@ -47,19 +62,97 @@ class FileServer(Server):
         self.folder = Path(folder).resolve()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.max_size = max_size
+        self._dir_fd: int | None = None
+
+    def start(self) -> "FileServer":
+        if self._started:
+            return super().start()
+        if _DIR_FD:
+            self._dir_fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            removed = self._remove_leftovers()  # before listening: no upload of ours is under way
+            super().start()
+        except BaseException:
+            self._close_folder()
+            raise
+        if removed:
+            self.log(0, "cleanup", detail=f"removed {len(removed)} temporary file(s) left by a server that "
+                     f"did not finish: {', '.join(removed[:3])}{'…' if len(removed) > 3 else ''}")
+        return self
+
+    def server_close(self) -> None:
+        if not self.still_serving():  # else a handler may still save: leave its folder open
+            self._close_folder()
+
+    def _close_folder(self) -> None:
+        fd, self._dir_fd = self._dir_fd, None
+        if fd is not None:
+            os.close(fd)
+
+    # ---- the upload folder, by name relative to it -------------------------
+
+    def _path(self, name: str):
+        return name if self._dir_fd is not None else self.folder / name
+
+    def _exists(self, name: str) -> bool:
+        try:
+            os.stat(self._path(name), dir_fd=self._dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _unlink(self, name: str) -> None:
+        try:
+            os.unlink(self._path(name), dir_fd=self._dir_fd)
+        except FileNotFoundError:
+            pass
+
+    def _remove_leftovers(self) -> list[str]:
+        removed = []
+        for name in os.listdir(self._dir_fd if self._dir_fd is not None else self.folder):
+            match = _LEFTOVER.fullmatch(name)
+            if match and not _process_alive(match[1]):
+                try:
+                    self._unlink(name)
+                    removed.append(name)
+                except OSError:
+                    pass  # still open elsewhere (Windows), or not ours to remove
+        return removed
+
+    def _create_temporary(self) -> tuple[str, int]:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        name = f".incoming-{os.getpid()}-{secrets.token_hex(8)}.part"
+        fd = os.open(self._path(name), flags, 0o644, dir_fd=self._dir_fd)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o644)  # the saved file is readable like any other, whatever the umask
+        return name, fd
+
+    # ---- one connection ----------------------------------------------------
 
     def handle(self, conn: socket.socket, client_id: int) -> None:
+        # READY and OK are two small writes in a row: without NODELAY the second waits
+        # for the client's delayed ACK (40 ms on Linux) and an empty upload takes 42 ms.
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         while True:  # one file per header, as many as the client sends
             try:
                 line = recv_line(conn, protocol.MAX_HEADER)
                 if not line:
                     return  # the client closed between files: all is well
                 header = protocol.parse_header(line, max_size=self.max_size)
+            except DeadlineExceeded as exc:
+                self._refuse(conn, client_id, "timeout", f"{exc}, dropped")
+                return
             except TimeoutError:
-                self._refuse(conn, client_id, "timeout", f"no header for {self.idle_timeout:g} s, dropped")
+                # A silent client has nothing in flight: close at once, no lingering.
+                self._refuse(conn, client_id, "timeout", f"no header for {self.idle_timeout:g} s, dropped",
+                             linger=_has_unread(conn))
                 return
             except LineTooLong:
                 self._refuse(conn, client_id, "bad-header", f"no newline in the first {protocol.MAX_HEADER} bytes")
+                return
+            except IncompleteRead as exc:
+                self._refuse(conn, client_id, "bad-header", f"the header must end with a newline: got "
+                             f"{exc.received} bytes, then the connection closed")
                 return
             except protocol.RemoteProtocolError as exc:
                 self._refuse(conn, client_id, exc.code, exc.message)
@@ -68,12 +161,14 @@ class FileServer(Server):
             if not self._receive(conn, client_id, header):
                 return
 
-    def _refuse(self, conn: socket.socket, client_id: int, code: str, message: str) -> bool:
+    def _refuse(self, conn: socket.socket, client_id: int, code: str, message: str, linger=True) -> bool:
         """Record the error, tell the client in one ERROR line; False: end the connection."""
         self.log(client_id, "timeout" if code == "timeout" else "error", detail=f"{code}: {message}")
+        extend_deadline(conn, 2.0)  # time to say why, even past the connection's deadline
         try:
             conn.sendall(protocol.build_error(code, message))
-            _lingering_close(conn)
+            if linger:
+                _lingering_close(conn)
         except OSError:
             pass  # the client is gone; nothing more to tell it
         return False
@@ -83,37 +178,43 @@ class FileServer(Server):
 
         Returns False if the connection must end.
         """
-        tmp = None
         try:
-            # A disk without room, or a folder we may not write in, is refused before the body.
-            # (A disk that fills up meanwhile still fails the write: io-error after the body.)
-            free = shutil.disk_usage(self.folder).free
+            # Refused before the body: a disk without room, a folder we may not write in,
+            # a name whose every numbered form is taken.  (A disk that fills up meanwhile
+            # still fails a write: io-error after the body.)
+            free = shutil.disk_usage(self._dir_fd if self._dir_fd is not None else self.folder).free
             if header.size > free:
                 raise OSError(errno.ENOSPC, f"no room for {header.size} bytes, {free} bytes free")
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".incoming-", suffix=".part")
-            with os.fdopen(fd, "wb") as out:
-                conn.sendall(protocol.build_ready())
-                digest, write_error = self._copy_body(conn, client_id, header.size, out)
+            self._free_name(header.name)
+            tmp, fd = self._create_temporary()
+        except OSError as exc:
+            return self._refuse(conn, client_id, "io-error", f"cannot save the file: {exc.strerror or exc}")
+        writer = _HashingWriter(fd)  # owns fd from here on
+        try:
+            conn.sendall(protocol.build_ready())
+            digest, write_error = self._copy_body(conn, client_id, header.size, writer)
             if write_error:
                 raise write_error
             saved = self._link_under_free_name(tmp, header.name)
         except IncompleteRead as exc:
             return self._refuse(conn, client_id, "incomplete", str(exc))
+        except DeadlineExceeded as exc:
+            return self._refuse(conn, client_id, "timeout", str(exc))
         except TimeoutError:
             return self._refuse(conn, client_id, "timeout", f"no data for {self.idle_timeout:g} s")
         except ConnectionError:
             raise  # the client broke the connection: the base class records it
-        except OSError as exc:  # the disk, not the network: disk full, permissions…
+        except OSError as exc:  # the disk, not the network: disk full, stalled, permissions…
             return self._refuse(conn, client_id, "io-error", f"cannot save the file: {exc.strerror or exc}")
         finally:
-            if tmp:
-                Path(tmp).unlink(missing_ok=True)  # saved under its final name by now, or dropped
+            writer.abandon()  # no-op once finished; a stalled writer ends on its own
+            self._unlink(tmp)  # saved under its final name by now, or dropped
         self.log(client_id, "saved", header.size, f"{saved} sha256 {digest[:12]}…")
         conn.sendall(protocol.build_ok(header.size, digest, saved))
         return True
 
-    def _copy_body(self, conn, client_id, size: int, out):
-        """Copy exactly ``size`` bytes from ``conn`` to ``out`` while hashing them.
+    def _copy_body(self, conn, client_id, size: int, writer: "_HashingWriter"):
+        """Copy exactly ``size`` bytes from ``conn`` to the writer, which hashes and writes them.
 
         Returns ``(sha256 hex, write error or None)``.  After a write error it
         still reads the rest of the body, so the client hears the error reply
@@ -122,24 +223,32 @@ class FileServer(Server):
         got = 0
         report_every = max(BUFFER, size // 10)
         next_report = report_every
-        with _HashingWriter(out) as writer:
-            while got < size:
-                # Fill a whole buffer before handing it over: fewer hand-overs and writes.
-                buffer = writer.free_buffer(self.idle_timeout)
-                want = min(len(buffer), size - got)
-                filled = 0
-                while filled < want:
-                    n = conn.recv_into(buffer[filled:], want - filled)
-                    if n == 0:
-                        writer.submit(buffer, filled)
-                        raise IncompleteRead(size, got + filled)
-                    filled += n
-                writer.submit(buffer, filled)
-                got += filled
-                if next_report <= got < size:
-                    self.log(client_id, "progress", got, f"{100 * got // size}%")
-                    next_report += report_every
-            return writer.finish(self.idle_timeout)
+        while got < size:
+            # Fill a whole buffer before handing it over: fewer hand-overs and writes.
+            buffer = writer.free_buffer(self.idle_timeout)
+            want = min(len(buffer), size - got)
+            filled = 0
+            while filled < want:
+                n = conn.recv_into(buffer[filled:], want - filled)
+                if n == 0:
+                    writer.submit(buffer, filled)
+                    raise IncompleteRead(size, got + filled)
+                filled += n
+            writer.submit(buffer, filled)
+            got += filled
+            if next_report <= got < size:
+                self.log(client_id, "progress", got, f"{100 * got // size}%")
+                next_report += report_every
+        return writer.finish(self.idle_timeout)
+
+    def _free_name(self, name: str) -> str:
+        """The first of ``name``, ``name (1)``… not taken now, or OSError if all are."""
+        for n in range(self.name_attempts):
+            candidate = protocol.numbered_name(name, n)
+            if not self._exists(candidate):
+                return candidate
+        raise OSError(errno.EEXIST, f"no free name for {name!r}: it and {self.name_attempts - 1} "
+                      "numbered names are taken")
 
     def _link_under_free_name(self, tmp: str, name: str) -> str:
         """Give the finished temporary file its name, or ``name (1)``… if that is taken.
@@ -147,33 +256,69 @@ class FileServer(Server):
         ``os.link`` fails if the name exists (even as a dangling link), so no
         file is ever overwritten, even by two uploads racing for one name.
         """
-        os.chmod(tmp, 0o644)
-        for n in range(10_000):
+        for n in range(self.name_attempts):
             candidate = protocol.numbered_name(name, n)
-            target = self.folder / candidate
-            if target.parent != self.folder:  # cannot happen for a valid name; never trust it
-                raise OSError(f"refusing to save outside {self.folder}")
+            if protocol.name_problem(candidate):  # cannot happen for a valid name; never trust it
+                raise OSError(f"refusing to save under {candidate!r}")
             try:
-                os.link(tmp, target)
+                os.link(self._path(tmp), self._path(candidate), src_dir_fd=self._dir_fd,
+                        dst_dir_fd=self._dir_fd)
                 return candidate
             except FileExistsError:
                 continue
-        raise OSError(f"no free name for {name!r}")
+        raise OSError(errno.EEXIST, f"no free name for {name!r}")
+
+
+class ThreadingFileServer(ThreadingMixIn, FileServer):
+    """The file server with a thread per client: uploads arrive side by side."""
+
+    role = "threading-file-server"
+
+
+FILE_SERVER_KINDS = {"sequential": FileServer, "threads": ThreadingFileServer}
+
+
+def _process_alive(pid: str | None) -> bool:
+    """Whether the process that made a temporary file may still be writing it."""
+    if pid is None:
+        return False  # a name from before pids were recorded
+    if int(pid) == os.getpid():
+        return True  # another server of this process may be receiving into it
+    if os.name == "nt":
+        return False  # os.kill would end it; an open file cannot be removed there anyway
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, and belongs to someone else
+    return True
+
+
+def _has_unread(conn: socket.socket) -> bool:
+    """Whether bytes from the client wait in the socket right now."""
+    try:
+        return bool(select.select([conn], [], [], 0)[0])
+    except (OSError, ValueError):
+        return False
 
 
 class _HashingWriter:
-    """Hashes and writes received chunks in a helper thread.
+    """Hashes and writes received chunks to a file descriptor in a helper thread.
 
     The connection's thread receives the next chunk while this one hashes and
     writes the last: both ``recv_into`` and ``sha256.update`` release the GIL,
     so the two run on two cores.  A few fixed buffers circulate between them,
-    which keeps memory flat whatever the file size.
+    which keeps memory flat whatever the file size.  The thread owns the
+    descriptor and closes it when done, so a disk that stalls holds up only
+    this thread, never the connection's.
     """
 
-    def __init__(self, out, buffers: int = 4):
-        self.out = out
+    def __init__(self, fd: int, buffers: int = 4):
+        self.fd = fd
         self.sha = hashlib.sha256()
         self.write_error: OSError | None = None
+        self.abandoned = False
         self.free: queue.Queue = queue.Queue()
         for _ in range(buffers):
             self.free.put(bytearray(BUFFER))
@@ -182,20 +327,36 @@ class _HashingWriter:
         self.thread.start()
 
     def _run(self) -> None:
-        while (item := self.full.get()) is not None:
-            buffer, n = item
-            chunk = memoryview(buffer)[:n]
-            self.sha.update(chunk)
-            if self.write_error is None:
-                try:
-                    for i in range(0, n, WRITE_SLICE):
-                        self.out.write(chunk[i : i + WRITE_SLICE])
-                except OSError as exc:
-                    self.write_error = exc  # keep hashing: the caller still drains the body
-            self.free.put(buffer)
+        try:
+            while (item := self.full.get()) is not None:
+                buffer, n = item
+                if not self.abandoned:
+                    chunk = memoryview(buffer)[:n]
+                    self.sha.update(chunk)
+                    if self.write_error is None:
+                        try:
+                            self._write(chunk)
+                        except OSError as exc:
+                            self.write_error = exc  # keep hashing: the caller still drains the body
+                self.free.put(buffer)
+        except Exception as exc:  # noqa: BLE001 - a helper thread never prints a traceback
+            self.write_error = OSError(f"the writer failed: {exc!r}")
+        finally:
+            os.close(self.fd)
+
+    def _write(self, chunk: memoryview) -> None:
+        # Large write() calls can make the kernel hunt for large contiguous page-cache
+        # folios and stall: 1 MiB writes took up to 4x the system time of 64 KiB writes.
+        for i in range(0, len(chunk), WRITE_SLICE):
+            piece = chunk[i : i + WRITE_SLICE]
+            while piece:
+                piece = piece[os.write(self.fd, piece):]
 
     def free_buffer(self, timeout: float) -> memoryview:
-        return memoryview(self.free.get(timeout=timeout))
+        try:
+            return memoryview(self.free.get(timeout=timeout))
+        except queue.Empty:
+            raise DiskStalled(errno.EIO, f"the disk wrote nothing for {timeout:g} s") from None
 
     def submit(self, buffer: memoryview, n: int) -> None:
         self.full.put((buffer.obj, n))
@@ -205,16 +366,15 @@ class _HashingWriter:
         self.full.put(None)
         self.thread.join(timeout)
         if self.thread.is_alive():
-            raise TimeoutError(f"writing the file took longer than {timeout:g} s")
+            self.abandoned = True
+            raise DiskStalled(errno.EIO, f"the disk did not finish writing within {timeout:g} s")
         return self.sha.hexdigest(), self.write_error
 
-    def __enter__(self) -> "_HashingWriter":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.thread.is_alive():  # an error ended the body early: let the thread finish
+    def abandon(self) -> None:
+        """Stop without waiting: the thread drops what is queued and closes the file."""
+        if self.thread.is_alive() and not self.abandoned:
+            self.abandoned = True
             self.full.put(None)
-            self.thread.join(5.0)
 
 
 def _lingering_close(conn: socket.socket, seconds: float = 1.0) -> None:

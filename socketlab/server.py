@@ -370,7 +370,14 @@ class Server:
         return f"<{type(self).__name__} {self.name!r} {where} {state}, {self.served} served>"
 
     def server_close(self) -> None:
-        """Hook: close what a subclass owns.  Called once when serving ends."""
+        """Hook: close what a subclass owns.  Called once when serving ends, after the port is freed."""
+
+    def still_serving(self) -> bool:
+        """Whether a thread of this server other than the caller's may still be in a handler."""
+        me = threading.current_thread()
+        with self._conns_lock:
+            threads = [self._thread, *self._workers]
+        return any(t is not None and t is not me and t.is_alive() for t in threads)
 
     def _release_name_and_port(self) -> None:
         if self._listener is not None:
@@ -383,11 +390,11 @@ class Server:
         with self._close_lock:
             if self._finished.is_set():
                 return
+            self._release_name_and_port()
+            self._join_workers(timeout=1.0)
             try:
                 self.server_close()
             finally:
-                self._release_name_and_port()
-                self._join_workers(timeout=1.0)
                 for resource in (self._selector, self._wake_r, self._wake_w):
                     if resource is not None:
                         resource.close()

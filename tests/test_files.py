@@ -340,3 +340,189 @@ def test_upload_by_hand_with_netcat(server):
     sha = hashlib.sha256(b"hello").hexdigest()
     assert done.stdout == f"READY\nOK 5 {sha} hi.txt\n".encode()
     assert (server.folder / "hi.txt").read_bytes() == b"hello"
+
+
+# ---- faults and edge cases ------------------------------------------------------------
+
+
+def test_a_stalled_disk_is_an_io_error_and_the_server_goes_on(sandbox, tmp_path, monkeypatch):
+    from socketlab import files
+
+    release = threading.Event()
+    real_write = files._HashingWriter._write
+
+    def stalled_write(self, chunk):
+        release.wait(20)  # the disk hangs until the test lets it go
+        real_write(self, chunk)
+
+    printed = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: printed.append(args))
+    monkeypatch.setattr(files._HashingWriter, "_write", stalled_write)
+    with FileServer(sandbox / "uploads", idle_timeout=0.5) as srv:
+        body = b"s" * (8 * files.BUFFER)  # more than the writer's buffers hold
+        started = time.monotonic()
+        replies = raw_upload(srv.address, b"FILE %d stalled.bin\n" % len(body), body, timeout=10)
+        assert replies[0] == b"READY\n"
+        assert replies[-1].startswith(b"ERROR io-error cannot save the file: the disk wrote nothing for 0.5 s")
+        assert time.monotonic() - started < 4.0
+        monkeypatch.setattr(files._HashingWriter, "_write", real_write)
+        started = time.monotonic()
+        assert raw_upload(srv.address, b"FILE 2 next.txt\n", b"ok")[-1].startswith(b"OK 2 ")
+        assert time.monotonic() - started < 2.0, "the serving thread waited for the stalled writer"
+        release.set()
+        for thread in threading.enumerate():
+            if thread.name == "hashing-writer":
+                thread.join(5)
+    assert printed == []
+    assert saved_files(sandbox / "uploads") == {"next.txt": b"ok"}
+
+
+def test_a_header_without_its_newline_then_end_of_stream_is_a_bad_header(server):
+    with socket.create_connection(server.address, timeout=5) as sock:
+        sock.sendall(b"FILE 3 a")
+        sock.shutdown(socket.SHUT_WR)
+        reply = recv_to_end(sock)
+    assert reply.startswith(b"ERROR bad-header the header must end with a newline: got 8 bytes"), reply
+    assert server.running
+
+
+@pytest.mark.parametrize("header, code", [
+    (b"FILE +5 a.txt\n", "bad-header"), (b"FILE 05 a.txt\n", "bad-header"), (b"FILE  5 a.txt\n", "bad-header"),
+    (b"FILE 1e3 a.txt\n", "bad-header"), (b"FILE %d a.txt\n" % 10**30, "too-large"),
+    (b"FILE 1 CON\n", "bad-name"), (b"FILE 1 nul.txt\n", "bad-name"), (b"FILE 1 COM1.log\n", "bad-name"),
+    (b"FILE 1 LPT1\n", "bad-name"), (b"FILE 1 report.\n", "bad-name"), (b"FILE 1 report \n", "bad-name"),
+    (b"FILE 1  report\n", "bad-name"), ("FILE 1 x\u202etxt.exe\n".encode(), "bad-name"),
+    ("FILE 1 a\u2067b\n".encode(), "bad-name"), ("FILE 1 zero\u200bwidth\n".encode(), "bad-name"),
+    ("FILE 1 \ufeffbom.txt\n".encode(), "bad-name"), (b"FILE 1 a.txt\r\r\n", "bad-name"),
+])
+def test_header_edge_cases_get_their_error_line(server, sandbox, header, code):
+    replies = raw_upload(server.address, header, b"x")
+    assert replies[0].startswith(f"ERROR {code} ".encode()), replies
+    assert saved_files(sandbox / "uploads") == {}
+
+
+def test_crlf_headers_from_windows_tools_are_accepted_without_the_cr(server):
+    replies = raw_upload(server.address, b"FILE 2 crlf.txt\r\n", b"ok")
+    assert replies[0] == b"READY\n" and protocol.parse_reply(replies[1]).saved_name == "crlf.txt"
+    assert saved_files(server.folder) == {"crlf.txt": b"ok"}
+
+
+def test_a_client_sending_its_header_slowly_holds_the_others_only_until_the_deadline(sandbox, tmp_path):
+    with FileServer(sandbox / "uploads", idle_timeout=1.0, deadline=1.5) as srv:
+        slow = socket.create_connection(srv.address, timeout=5)
+        slow.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        stop = threading.Event()
+
+        def trickle():
+            for byte in b"FILE 1 slow.txt":  # one byte every 0.3 s: never idle for 1 s
+                if stop.wait(0.3):
+                    return
+                try:
+                    slow.send(bytes([byte]))
+                except OSError:
+                    return
+
+        thread = threading.Thread(target=trickle, daemon=True)
+        thread.start()
+        time.sleep(0.2)  # the slow client is first in line
+        path = tmp_path / "fast.txt"
+        path.write_bytes(b"fast")
+        started = time.monotonic()
+        assert send_file(path, srv.address, timeout=10).saved_name == "fast.txt"
+        assert time.monotonic() - started < 4.0
+        assert recv_line(slow).startswith(b"ERROR timeout connection open for over 1.5 s")
+        stop.set()
+        thread.join(5)
+        slow.close()
+
+
+def test_silent_clients_cost_their_idle_timeout_and_no_closing_delay(sandbox, tmp_path):
+    with FileServer(sandbox / "uploads", idle_timeout=0.3) as srv:
+        silent = [socket.create_connection(srv.address, timeout=10) for _ in range(5)]
+        path = tmp_path / "after.txt"
+        path.write_bytes(b"after")
+        started = time.monotonic()
+        assert send_file(path, srv.address, timeout=20).saved_name == "after.txt"
+        waited = time.monotonic() - started
+        for sock in silent:
+            assert recv_line(sock).startswith(b"ERROR timeout ")
+            sock.close()
+    assert waited < 4.0, f"5 silent clients of 0.3 s held the next one {waited:.1f} s"
+
+
+def test_the_threading_file_server_serves_uploads_side_by_side(sandbox, tmp_path):
+    from socketlab.files import FILE_SERVER_KINDS, ThreadingFileServer
+
+    assert FILE_SERVER_KINDS["threads"] is ThreadingFileServer
+    with ThreadingFileServer(sandbox / "uploads", idle_timeout=10) as srv:
+        with socket.create_connection(srv.address, timeout=5) as slow:
+            slow.sendall(b"FILE 10 slow.txt\n12345")  # half a body, then it thinks
+            assert recv_line(slow) == b"READY\n"
+            path = tmp_path / "quick.txt"
+            path.write_bytes(b"quick")
+            started = time.monotonic()
+            assert send_file(path, srv.address).saved_name == "quick.txt"
+            assert time.monotonic() - started < 2.0
+            slow.sendall(b"67890")
+            assert recv_line(slow).startswith(b"OK 10 ")
+    assert saved_files(sandbox / "uploads") == {"slow.txt": b"1234567890", "quick.txt": b"quick"}
+
+
+@pytest.mark.parametrize("name", ["n" * 254, "n" * 255, "n" * 251 + ".txt"])
+def test_a_second_upload_of_a_longest_name_gets_a_shortened_numbered_name(server, name):
+    first = raw_upload(server.address, f"FILE 1 {name}\n".encode(), b"1")
+    second = raw_upload(server.address, f"FILE 1 {name}\n".encode(), b"2")
+    saved = protocol.parse_reply(second[-1]).saved_name
+    assert protocol.parse_reply(first[-1]).saved_name == name
+    assert saved.endswith(" (1)" + os.path.splitext(name)[1]) and len(saved.encode()) <= 255
+    assert (server.folder / saved).read_bytes() == b"2"
+
+
+def test_with_every_numbered_name_taken_the_upload_is_refused_before_ready(sandbox, monkeypatch):
+    monkeypatch.setattr(FileServer, "name_attempts", 3)
+    with FileServer(sandbox / "uploads") as srv:
+        for _ in range(3):
+            assert raw_upload(srv.address, b"FILE 1 a.txt\n", b"x")[-1].startswith(b"OK 1 ")
+        with socket.create_connection(srv.address, timeout=5) as sock:
+            sock.sendall(b"FILE 1 a.txt\n")  # no body: the refusal must come first
+            assert recv_line(sock).startswith(b"ERROR io-error cannot save the file: no free name for 'a.txt'")
+
+
+@pytest.mark.skipif(not hasattr(os, "O_DIRECTORY"), reason="no dir_fd here: paths are looked up per file")
+def test_an_upload_folder_swapped_for_a_symlink_is_not_followed(sandbox, tmp_path):
+    folder = sandbox / "uploads"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with FileServer(folder) as srv:
+        moved = sandbox / "moved"
+        folder.rename(moved)
+        folder.symlink_to(elsewhere, target_is_directory=True)
+        assert raw_upload(srv.address, b"FILE 2 a.txt\n", b"ok")[-1].startswith(b"OK 2 ")
+    assert list(elsewhere.iterdir()) == []
+    assert saved_files(moved) == {"a.txt": b"ok"}
+
+
+def test_leftover_temporary_files_are_removed_at_start(sandbox):
+    folder = sandbox / "uploads"
+    dead_pid = 2**22 + 1  # above Linux's largest pid
+    (folder / f".incoming-{dead_pid}-0123abcd.part").write_bytes(b"half")
+    (folder / ".incoming-k2j4h5.part").write_bytes(b"from an older version")
+    (folder / f".incoming-{os.getpid()}-feedbeef.part").write_bytes(b"ours: may be in flight")
+    (folder / "keep.part").write_bytes(b"not ours")
+    with FileServer(folder) as srv:
+        cleanup = [e for e in srv.events if e.kind == "cleanup"]
+    assert sorted(saved_files(folder)) == [f".incoming-{os.getpid()}-feedbeef.part", "keep.part"]
+    assert len(cleanup) == 1 and "removed 2 temporary file(s)" in cleanup[0].detail
+
+
+def test_an_empty_upload_is_quick(server, tmp_path):
+    path = tmp_path / "empty.txt"
+    path.write_bytes(b"")
+    with FileClient(server.address) as client:
+        times = []
+        for _ in range(10):
+            started = time.perf_counter()
+            client.send(path)
+            times.append(time.perf_counter() - started)
+    times.sort()
+    assert times[5] < 0.020, f"median {times[5] * 1000:.0f} ms for an empty upload"
