@@ -18,11 +18,20 @@ import ipywidgets as w
 
 from .echo import DEFAULT_ECHO_PORT, echo
 from .files import DEFAULT_FILE_PORT, send_file
+from .plots import bytes_in
 from .server import Event, Server, address_of, format_event, preview
 
 __all__ = ["EchoPanel", "ServerMonitor", "FileSendPanel"]
 
 OK_MARK, ERROR_MARK = "✔", "✘"
+# JupyterLab's own theme colours, so that results read in the light and the dark theme:
+# at least 4.5:1 on the notebook's background in both (tests/test_widgets.py checks them).
+SUCCESS = "var(--jp-success-color0)"
+ERROR = "var(--jp-error-color1)"
+TEXT = "var(--jp-content-font-color1)"
+# A file chosen in the browser travels to Python in one websocket message, and Jupyter's
+# server (tornado) drops any message over 10 MiB: the connection breaks and the file never comes.
+UPLOAD_LIMIT = 10 * 1024 * 1024
 
 
 def _problem(exc: BaseException) -> str:
@@ -32,7 +41,13 @@ def _problem(exc: BaseException) -> str:
 
 
 def _line(text: str, color: str = "inherit") -> str:
-    return f'<div style="font-family: monospace; color: {color}">{html.escape(text)}</div>'
+    return f'<div style="font-family: var(--jp-code-font-family, monospace); color: {color}">{html.escape(text)}</div>'
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    return f"{n / 1024:.1f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
 
 
 class _Panel:
@@ -64,9 +79,15 @@ class EchoPanel(_Panel):
         self.button = w.Button(description="Send", button_style="primary", icon="paper-plane")
         self.output = w.HTML()
         self.button.on_click(lambda _: self.send())
+        self.message.on_msg(self._on_message)
         host, port = self.address
         title = w.HTML(f"<b>Echo client</b> → {host}:{port}")
         self.widget = w.VBox([title, w.HBox([self.message, self.button]), self.output])
+
+    def _on_message(self, _widget, content, _buffers) -> None:
+        """The browser's text box says "submit" when Enter is pressed in it."""
+        if content.get("event") == "submit":
+            self.send()
 
     def send(self, text: str | None = None) -> str | None:
         """Send ``text`` (or what is typed in the box); returns the reply, or None on error."""
@@ -75,13 +96,13 @@ class EchoPanel(_Panel):
         try:
             reply = echo(text, self.address, timeout=self.timeout)
         except (OSError, EOFError) as exc:
-            self._show(_line(_problem(exc), "#c00"))
+            self._show(_line(_problem(exc), ERROR))
             return None
         ms = (time.perf_counter() - started) * 1000
         sent, got = len(text.encode("utf-8")), len(reply.encode("utf-8"))
-        mark = OK_MARK if reply == text else ERROR_MARK
+        mark, color = (OK_MARK, TEXT) if reply == text else (ERROR_MARK, ERROR)
         self._show(_line(f"{mark} sent {sent} B {preview(text.encode())}  ←  got {got} B "
-                         f"{preview(reply.encode())}  in {ms:.2f} ms"))
+                         f"{preview(reply.encode())}  in {ms:.2f} ms", color))
         return reply
 
     def _show(self, line: str) -> None:
@@ -98,6 +119,11 @@ class ServerMonitor(_Panel):
     """
 
     def __init__(self, server: Server, *, lines: int = 25, interval: float = 0.2):
+        try:
+            server.address
+        except RuntimeError:  # before subscribing: a monitor that fails leaves nothing behind
+            raise RuntimeError(f"{server.name} is not started: start it first (server.start()), "
+                               "then make its monitor") from None
         self.server = server
         self.interval = interval
         self.recent: collections.deque[Event] = collections.deque(maxlen=lines)
@@ -106,7 +132,7 @@ class ServerMonitor(_Panel):
         self._last_update = 0.0
         self._timer: threading.Timer | None = None
         self.summary = w.HTML()
-        self.log = w.Textarea(disabled=True, layout=w.Layout(width="100%", height="14em"))
+        self.log = w.HTML(layout=w.Layout(width="100%"))
         self.stop_button = w.Button(description="Stop server", button_style="danger", icon="stop")
         self.clear_button = w.Button(description="Clear log", icon="eraser")
         self.stop_button.on_click(lambda _: self.stop())
@@ -120,10 +146,7 @@ class ServerMonitor(_Panel):
 
     def _count(self, event: Event) -> None:
         self.counts[event.kind] += 1
-        if event.kind in ("recv", "header"):
-            self.counts["bytes in"] += event.nbytes if event.kind == "recv" else 0
-        if event.kind == "saved":
-            self.counts["bytes in"] += event.nbytes
+        self.counts["bytes in"] += bytes_in(event)
 
     def _on_event(self, event: Event) -> None:  # runs in the server's thread
         with self._lock:
@@ -138,19 +161,28 @@ class ServerMonitor(_Panel):
         if due:
             self.refresh()
 
+    def text(self) -> str:
+        """The log lines shown, newest first."""
+        with self._lock:
+            return "\n".join(format_event(e, self.server.role) for e in reversed(self.recent))
+
     def refresh(self) -> None:
-        """Show the newest events and the counters now."""
+        """Show the newest events (newest first) and the counters now."""
+        text = self.text()
         with self._lock:
             self._last_update = time.monotonic()
             self._timer = None
-            text = "\n".join(format_event(e, self.server.role) for e in self.recent)
             c = self.counts
         state = "running" if self.server.running else "stopped"
         host, port = self.server.address
         self.summary.value = (f"<b>{html.escape(self.server.role)}</b> on {host}:{port} — {state} · "
                               f"{c['accept']} clients · {c['bytes in']} bytes in · "
                               f"{c['timeout']} dropped idle · {c['error']} errors")
-        self.log.value = text
+        self.log.value = (
+            f'<pre class="socketlab-log" style="margin: 0; height: 14em; overflow: auto; padding: 2px 6px; '
+            f'color: {TEXT}; font-family: var(--jp-code-font-family, monospace); '
+            f'font-size: var(--jp-code-font-size, 13px); border: 1px solid var(--jp-border-color1, #bdbdbd);">'
+            f'{html.escape(text)}</pre>')
 
     def stop(self) -> None:
         self.server.stop()
@@ -167,35 +199,102 @@ class ServerMonitor(_Panel):
         self.widget.close()
 
 
+class _Picker(w.FileUpload):
+    """A FileUpload that says when the browser asks for its state again.
+
+    The browser does that after its connection to the kernel broke, which is
+    what a chosen file over :data:`UPLOAD_LIMIT` does (and after a page reload).
+    """
+
+    on_resync = None
+
+    def _handle_msg(self, msg):
+        if msg.get("content", {}).get("data", {}).get("method") == "request_state" and self.on_resync:
+            self.on_resync()
+        super()._handle_msg(msg)
+
+
 class FileSendPanel(_Panel):
-    """Pick a file (or type a path), press Send, watch the progress and the SHA-256 check."""
+    """Pick a file or type a path, press Send, watch the progress and the SHA-256 check.
+
+    The last thing done wins: choosing a file empties the path, typing a path
+    drops the chosen file; Clear forgets both.  A file chosen in the browser
+    must be under 10 MiB; for a larger one, type its path.
+    """
 
     def __init__(self, address=("127.0.0.1", DEFAULT_FILE_PORT), *, timeout: float = 30.0):
         self.address = address_of(address)
         self.timeout = timeout
-        self.picker = w.FileUpload(description="Choose file", multiple=False)
+        self.picker = _Picker(description="Choose file", multiple=False,
+                              tooltip="a file up to 10 MiB; for a larger one, type its path")
+        self.picker.on_resync = self._check_arrival
+        self.chosen = w.HTML()
         self.path = w.Text(placeholder="…or a path next to the notebook, e.g. data/lab_report_uk.txt",
                            description="Path:", layout=w.Layout(width="60%"))
         self.button = w.Button(description="Send", button_style="primary", icon="upload")
+        self.clear_button = w.Button(description="Clear", icon="eraser")
         self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="0%",
                                         layout=w.Layout(width="60%"))
         self.result = w.HTML()
         self.button.on_click(lambda _: self.send_file())
+        self.clear_button.on_click(lambda _: self.clear())
+        self.picker.observe(self._on_choice, "value")
+        self.path.observe(self._on_path, "value")
+        self._show_choice()
         host, port = self.address
-        self.widget = w.VBox([w.HTML(f"<b>File client</b> → {host}:{port}"), self.picker,
-                              w.HBox([self.path, self.button]), self.progress, self.result])
+        self.widget = w.VBox([w.HTML(f"<b>File client</b> → {host}:{port}"), w.HBox([self.picker, self.chosen]),
+                              w.HBox([self.path, self.button, self.clear_button]), self.progress, self.result])
+
+    @property
+    def choice(self) -> dict | None:
+        """The file chosen in the browser (name, size, content…), or None."""
+        return self.picker.value[0] if self.picker.value else None
+
+    def _on_choice(self, change) -> None:
+        if change["new"]:
+            self.path.value = ""  # the file just chosen wins over a path typed before
+        self._show_choice()
+
+    def _on_path(self, change) -> None:
+        if change["new"].strip() and self.picker.value:
+            self.picker.value = ()  # a path typed now wins over the file chosen before
+        self._show_choice()
+
+    def _show_choice(self) -> None:
+        chosen = self.choice
+        if chosen is not None:
+            text = f"chosen: {chosen['name']} ({_size(chosen.get('size', len(chosen['content'])))})"
+        else:
+            text = "no file chosen (up to 10 MiB; for a larger one, type its path)"
+        self.chosen.value = _line(text, TEXT)
+
+    def _check_arrival(self) -> None:
+        """The browser asked for the chooser's state again: a file too large for it may be lost."""
+        if self.choice is None:
+            self.result.value = _line(
+                f"{ERROR_MARK} No chosen file arrived. A file over 10 MiB cannot travel from the browser "
+                "to Python (the connection drops it): type its path in the Path box instead.", ERROR)
+
+    def clear(self) -> None:
+        """Forget the chosen file and the typed path; empty the progress bar and the result."""
+        self.picker.value = ()
+        self.path.value = ""
+        self.progress.value, self.progress.description, self.progress.bar_style = 0.0, "0%", ""
+        self.result.value = ""
+        self._show_choice()
 
     def send_file(self, path: str | Path | None = None, name: str | None = None):
-        """Send ``path``, else the chosen file, else the typed path; returns the SendResult or None."""
+        """Send ``path``, else the typed path, else the chosen file; returns the SendResult or None."""
         try:
-            if path is None and self.picker.value:
-                return self._send_upload(self.picker.value[0])
-            path = path if path is not None else self.path.value.strip()
+            if path is None:
+                path = self.path.value.strip()
+                if not path and self.choice is not None:
+                    return self._send_upload(self.choice)
             if not path:
-                raise FileNotFoundError("choose a file or type a path first")
+                raise FileNotFoundError("choose a file (up to 10 MiB) or type a path first")
             return self._send(Path(path), name)
         except Exception as exc:  # shown in the panel: a widget must not raise into the void
-            self.result.value = _line(_problem(exc), "#c00")
+            self.result.value = _line(_problem(exc), ERROR)
             return None
 
     def _send_upload(self, upload: dict):
@@ -212,7 +311,7 @@ class FileSendPanel(_Panel):
         self.progress.bar_style = "success"
         self.result.value = _line(
             f"{OK_MARK} saved as {result.saved_name!r}: {result.size} bytes in {result.seconds * 1000:.1f} ms · "
-            f"SHA-256 {result.sha256[:16]}… matches {OK_MARK}", "#2a7a2a")
+            f"SHA-256 {result.sha256[:16]}… matches {OK_MARK}", SUCCESS)
         return result
 
     def _show_progress(self, sent: int, total: int) -> None:

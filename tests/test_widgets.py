@@ -1,10 +1,15 @@
 import datetime
 import html
+import re
+import sys
 import time
+import warnings
+from pathlib import Path
 
 import pytest
 
 import socketlab
+from socketlab import widgets
 from socketlab.widgets import EchoPanel, FileSendPanel, ServerMonitor
 
 
@@ -50,7 +55,7 @@ def test_server_monitor_follows_the_server_and_stops_it():
         eventually(lambda: "echo-server #3 close" in monitor.log.value)
         assert "3 clients" in monitor.summary.value and "6 bytes in" in monitor.summary.value
         monitor.clear_button.click()
-        assert monitor.log.value == ""
+        assert monitor.text() == "" and "close" not in monitor.log.value
         monitor.stop_button.click()
         assert not server.running
         assert "stopped" in monitor.summary.value
@@ -63,8 +68,10 @@ def test_server_monitor_shows_earlier_events_and_keeps_the_newest():
             socketlab.echo("x", server)
         eventually(lambda: server.events[-1].kind == "close")
         monitor = ServerMonitor(server, lines=5)
-        assert len(monitor.log.value.splitlines()) == 5
-        assert "#10 close" in monitor.log.value.splitlines()[-1]
+        shown = monitor.text().splitlines()
+        assert len(shown) == 5
+        assert "#10 close" in shown[0]  # newest first
+        assert html.escape(monitor.text()) in monitor.log.value
         monitor.close()
 
 
@@ -94,7 +101,7 @@ def test_file_panel_sends_the_chosen_file(tmp_path):
 
 
 @pytest.mark.parametrize("setup, expected", [
-    ("nothing", "choose a file or type a path first"),
+    ("nothing", "choose a file (up to 10 MiB) or type a path first"),
     ("missing", "no such file"),
     ("too-large", "too-large"),
 ])
@@ -106,3 +113,158 @@ def test_file_panel_shows_errors(tmp_path, setup, expected):
         path = {"nothing": None, "missing": tmp_path / "missing.txt", "too-large": big}[setup]
         assert panel.send_file(path) is None
         assert "✘" in panel.result.value and expected in panel.result.value
+
+
+def browser_message(widget, data):
+    """What the browser sends a widget's model over its comm."""
+    widget._handle_msg({"content": {"data": data}, "buffers": []})
+
+
+def test_enter_in_the_message_box_sends():
+    with socketlab.EchoServer() as server:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no deprecated on_submit
+            panel = EchoPanel(server.address)
+        panel.message.value = "з клавіатури"
+        browser_message(panel.message, {"method": "custom", "content": {"event": "submit"}})  # Enter
+        assert "з клавіатури" in html.unescape(panel.output.value) and server.served == 1
+
+
+def test_server_monitor_of_a_server_not_started_fails_before_subscribing():
+    server = socketlab.EchoServer()
+    with pytest.raises(RuntimeError, match=r"echo-server is not started: start it first \(server.start\(\)\)"):
+        ServerMonitor(server)
+    assert server._listeners == []
+
+
+def test_server_monitor_log_is_readable_text_newest_first():
+    with socketlab.EchoServer() as server:
+        monitor = ServerMonitor(server, interval=0.01)
+        socketlab.echo("a", server)
+        socketlab.echo("b", server)
+        eventually(lambda: "#2 close" in monitor.text())
+        monitor.refresh()
+        assert "#2 close" in monitor.text().splitlines()[0]
+        assert monitor.log.value.index("#2 close") < monitor.log.value.index("#1 close")
+        assert "var(--jp-content-font-color1)" in monitor.log.value
+        assert not hasattr(monitor.log, "disabled")  # a disabled text area shows its text in faint grey
+        monitor.close()
+
+
+def test_server_monitor_counts_bytes_in_of_saved_files(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"x" * 1234)
+    with socketlab.FileServer(tmp_path / "up") as server:
+        monitor = ServerMonitor(server, interval=0.01)
+        socketlab.send_file(path, server)
+        eventually(lambda: "#1 close" in monitor.text())
+        monitor.refresh()
+        assert "1234 bytes in" in monitor.summary.value
+        monitor.close()
+    assert widgets.bytes_in is socketlab.plots.bytes_in  # one count, shared with the pictures
+
+
+def chosen(name="вибраний.txt", content=b"hello"):
+    return ({"name": name, "type": "text/plain", "size": len(content), "content": memoryview(content),
+             "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+
+
+def test_file_panel_names_the_chosen_file_and_a_typed_path_wins(tmp_path):
+    typed = tmp_path / "typed.txt"
+    typed.write_bytes(b"typed")
+    with socketlab.FileServer(tmp_path / "up") as server:
+        panel = FileSendPanel(server.address)
+        assert "no file chosen" in panel.chosen.value
+        panel.picker.value = chosen()
+        assert "chosen: вибраний.txt (5 B)" in panel.chosen.value
+        panel.path.value = str(typed)  # typing a path drops the choice
+        assert panel.picker.value == () and "no file chosen" in panel.chosen.value
+        panel.button.click()
+        assert (tmp_path / "up" / "typed.txt").read_bytes() == b"typed"
+        assert not (tmp_path / "up" / "вибраний.txt").exists()
+        panel.picker.value = chosen()  # choosing a file empties the path
+        assert panel.path.value == ""
+        panel.button.click()
+        assert (tmp_path / "up" / "вибраний.txt").read_bytes() == b"hello"
+
+
+def test_file_panel_clear_forgets_the_choice_and_the_path(tmp_path):
+    with socketlab.FileServer(tmp_path / "up") as server:
+        panel = FileSendPanel(server.address)
+        panel.picker.value = chosen()
+        panel.button.click()
+        assert panel.progress.value == 1.0
+        panel.path.value = "something"
+        panel.clear_button.click()
+        assert panel.picker.value == () and panel.path.value == "" and panel.result.value == ""
+        assert panel.progress.value == 0.0 and "no file chosen" in panel.chosen.value
+        assert panel.send_file() is None and "choose a file" in panel.result.value
+
+
+def test_file_panel_says_when_a_chosen_file_was_too_large_to_arrive():
+    panel = FileSendPanel(("127.0.0.1", 9))
+    # A file over 10 MiB breaks the browser's connection: the file never arrives and,
+    # once reconnected, the browser asks every widget for its state again.
+    browser_message(panel.picker, {"method": "request_state"})
+    shown = html.unescape(panel.result.value)
+    assert "over 10 MiB" in shown and "type its path" in shown and "var(--jp-error-color1)" in shown
+    panel.result.value = ""
+    panel.picker.value = chosen()
+    browser_message(panel.picker, {"method": "request_state"})  # e.g. a page reload: the file is here
+    assert panel.result.value == ""
+
+
+THEMES = Path(sys.prefix) / "share" / "jupyter" / "lab" / "themes" / "@jupyterlab"
+
+
+def theme_colour(css: str, value: str, background=(1.0, 1.0, 1.0)):
+    """A colour of a JupyterLab theme as RGB, its var() references and rgba() resolved."""
+    value = value.strip()
+    if value.startswith("var("):
+        name, _, fallback = value[4:-1].partition(",")
+        found = re.search(re.escape(name.strip()) + r":([^;}]+)", css)
+        return theme_colour(css, found.group(1) if found else fallback, background)
+    if value in ("white", "#fff", "#ffffff"):
+        return (1.0, 1.0, 1.0)
+    if value.startswith("#"):
+        digits = value[1:]
+        if len(digits) == 3:
+            digits = "".join(d * 2 for d in digits)
+        return tuple(int(digits[i:i + 2], 16) / 255 for i in (0, 2, 4))
+    if value.startswith("rgba("):
+        *rgb, alpha = (float(v) for v in value[5:-1].split(","))
+        return tuple(alpha * c / 255 + (1 - alpha) * b for c, b in zip(rgb, background))
+    raise ValueError(value)
+
+
+def contrast(a, b) -> float:
+    def luminance(rgb):
+        lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+@pytest.mark.parametrize("theme", ["theme-light-extension", "theme-dark-extension"])
+def test_panel_colours_come_from_the_theme_and_read_on_it(theme):
+    css = (THEMES / theme / "index.css").read_text()
+    background = theme_colour(css, "var(--jp-layout-color0)")
+    for colour in (widgets.SUCCESS, widgets.ERROR, widgets.TEXT):
+        assert colour.startswith("var(--jp-")
+        ratio = contrast(theme_colour(css, colour, background), background)
+        assert ratio >= 4.5, f"{colour} has {ratio:.2f}:1 in {theme}"
+
+
+def test_panels_use_no_fixed_colours(tmp_path):
+    with socketlab.FileServer(tmp_path / "up") as server:
+        panel = FileSendPanel(server.address)
+        panel.picker.value = chosen()
+        panel.button.click()
+        ok = panel.result.value
+        panel.send_file(tmp_path / "missing")
+        failed = panel.result.value
+    echo = EchoPanel(("127.0.0.1", 9))
+    echo.send("x")
+    for value in (ok, failed, echo.output.value):
+        assert not re.search(r"#[0-9a-fA-F]{3}\b|#[0-9a-fA-F]{6}\b", value), value
+        assert "color: var(--jp-" in value
