@@ -21,8 +21,9 @@ from pathlib import Path
 
 import nbformat
 
-from socketlab.gradebook import grade, isolation
-from socketlab.grading import check_cells, release_notebook, strip_solutions
+from socketlab.instructor.gradebook import grade
+from socketlab.instructor.sandbox import available
+from socketlab.instructor.release import check_cells, release_notebook, strip_solutions
 
 SOURCE = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -72,7 +73,7 @@ def main() -> None:
         expected = make_class(work / "submissions", args.students, chosen)
         notebooks = args.students * len(chosen)
         print(f"grading {args.students} students x {notebooks // args.students} notebooks "
-              f"with {args.jobs} jobs, network isolation: {'yes' if isolation() else 'no'}", flush=True)
+              f"with {args.jobs} jobs, sandbox: {available() or 'bwrap'}", flush=True)
         started = time.perf_counter()
         results = grade(work / "submissions", source, jobs=args.jobs)
         seconds = time.perf_counter() - started

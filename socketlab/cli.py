@@ -131,38 +131,6 @@ class progress_bar:
             self.bar.close()
 
 
-def cmd_release(args) -> int:
-    from .grading import release
-
-    try:
-        written = release(args.source, args.out)
-    except (FileNotFoundError, ValueError) as exc:
-        return fail(args, str(exc))
-    for path in written:
-        print(f"released {path}")
-    return 0
-
-
-def cmd_grade(args) -> int:
-    from .gradebook import grade, isolation, summary_table, write_feedback, write_gradebook
-
-    if not os.path.isdir(args.submissions):
-        return fail(args, f"no such folder: {args.submissions}")
-    if not isolation():
-        print("note: no separate network per notebook here (unshare failed): grading one notebook at a time",
-              file=sys.stderr)
-    try:
-        results = grade(args.submissions, args.source, jobs=args.jobs, timeout=args.timeout,
-                        cell_timeout=args.cell_timeout)
-    except FileNotFoundError as exc:
-        return fail(args, str(exc))
-    write_gradebook(results, args.out)
-    feedback = write_feedback(results, os.path.join(os.path.dirname(os.path.abspath(args.out)), "feedback"))
-    print(summary_table(results))
-    print(f"\ngradebook: {args.out}; feedback for each student: {os.path.dirname(feedback[0]) if feedback else '-'}")
-    return 0
-
-
 def fail(args, message: str) -> int:
     print(f"socketlab {args.command}: {message}", file=sys.stderr)
     return 1
@@ -229,21 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="files to send")
     p.set_defaults(run=cmd_send_file)
 
-    p = commands.add_parser("release", help="make the student copies: solutions stubbed, hidden tests removed")
-    p.add_argument("source", metavar="SOURCE_DIR", help="the instructor's notebooks")
-    p.add_argument("out", metavar="OUT_DIR", help="where the student copies go")
-    p.set_defaults(run=cmd_release)
+    # The instructor's commands (release, grade) live with the instructor's tools.
+    from .instructor.commands import add_commands
 
-    p = commands.add_parser("grade", help="grade SUBMISSIONS_DIR/<student>/<NN_name>.ipynb with nbval")
-    p.add_argument("submissions", metavar="SUBMISSIONS_DIR")
-    p.add_argument("--source", default="notebooks", help="the instructor's notebooks (default: %(default)s)")
-    p.add_argument("--out", default="gradebook.csv", help="the gradebook to write (default: %(default)s)")
-    p.add_argument("--jobs", type=int, default=None, help="notebooks graded at once (default: number of cores)")
-    p.add_argument("--timeout", type=positive_seconds, default=300.0,
-                   help="wall-clock limit per notebook in seconds (default: %(default)s)")
-    p.add_argument("--cell-timeout", type=positive_seconds, default=60.0,
-                   help="limit per cell in seconds (default: %(default)s)")
-    p.set_defaults(run=cmd_grade)
+    add_commands(commands)
     return parser
 
 

@@ -9,8 +9,10 @@ import nbformat
 import psutil
 import pytest
 
-from socketlab.gradebook import COLUMNS, grade, isolation, summary_table, write_feedback, write_gradebook
-from socketlab.grading import check_cells, release_notebook
+from socketlab.instructor.gradebook import Options, grade
+from socketlab.instructor.reports import COLUMNS, summary_table, write_feedback, write_gradebook
+from socketlab.instructor.sandbox import available
+from socketlab.instructor.release import check_cells, release_notebook
 
 SOURCE = Path(__file__).resolve().parent.parent / "notebooks"
 NAMES = sorted(p.name for p in SOURCE.glob("*.ipynb"))
@@ -56,8 +58,9 @@ def results(tmp_path_factory):
 
     nb = source(ECHO)  # leaves a server running, on a fixed port, and a thread that never ends
     solution_cell(nb, "my_echo").source += (
-        "\nimport threading, socketlab\n"
-        "left = socketlab.EchoServer(port=65432, name='left-running').start()\n"
+        "\nimport socket, threading\n"
+        "left = socket.create_server(('127.0.0.1', 65432))\n"
+        "threading.Thread(target=lambda: left.accept()).start()\n"
         "threading.Thread(target=threading.Event().wait).start()\n")
     save(subs / "leaves-server", nb, ECHO)
 
@@ -96,7 +99,7 @@ def results(tmp_path_factory):
     (subs / "no-ids" / ECHO).write_text(json.dumps(nb))
 
     before = {p.pid for p in psutil.Process().children(recursive=True)}
-    found = grade(subs, SOURCE, jobs=2, timeout=120, cell_timeout=4)
+    found = grade(subs, SOURCE, jobs=2, options=Options(timeout=120, cell_timeout=4))
     after = {p.pid for p in psutil.Process().children(recursive=True)}
     assert after <= before, "grading left processes running"
     return found
@@ -190,7 +193,7 @@ def test_hidden_tests_are_named_but_not_shown(tmp_path):
     nb = source(ECHO)
     solution_cell(nb, "my_echo").source = "def my_echo(message, address):\n    return message\n"
     save(tmp_path / "subs" / "faker", nb, ECHO)
-    found = [r for r in grade(tmp_path / "subs", SOURCE, jobs=1, timeout=60, cell_timeout=10)
+    found = [r for r in grade(tmp_path / "subs", SOURCE, jobs=1, options=Options(timeout=60, cell_timeout=10))
              if r.notebook == ECHO]
     faked = next(r for r in found if r.check == "echo client: gets back exactly what it sent")
     assert faked.points == 0 and faked.hidden
@@ -201,7 +204,7 @@ def test_hidden_tests_are_named_but_not_shown(tmp_path):
     assert "hidden tests failed" in feedback and "must really send" not in feedback
 
 
-def test_network_isolation_is_available_here():
-    if not shutil.which("unshare"):
-        pytest.skip("unshare (util-linux) is not installed: grading runs one notebook at a time")
-    assert isolation(), "unshare is installed but a network namespace could not be made"
+def test_the_sandbox_is_available_here():
+    if not shutil.which("bwrap"):
+        pytest.skip("bubblewrap is not installed: grading runs one notebook at a time, without a sandbox")
+    assert available() is None, f"bwrap is installed but makes no sandbox: {available()}"

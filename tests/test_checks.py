@@ -4,7 +4,7 @@ import threading
 import pytest
 
 import socketlab
-from socketlab.exercises import send_and_reset, send_slowly, student_server
+from socketlab.checks import send_and_reset, send_slowly, student_server
 
 
 def echo_once(listener):

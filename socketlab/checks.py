@@ -2,7 +2,8 @@
 
 The checks themselves stay in the notebooks, as plain ``assert``s a student can
 read; these helpers only make sure a wrong answer fails quickly and clearly
-instead of hanging the notebook.
+instead of hanging the notebook, and that an answer built on the course's own
+servers and clients is refused (see :mod:`socketlab.shortcuts`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,21 @@ import socket
 import threading
 from typing import Callable, Iterator
 
-__all__ = ["student_server", "send_slowly", "send_and_reset"]
+from . import shortcuts
+
+__all__ = ["student_server", "no_shortcuts", "send_slowly", "send_and_reset"]
+
+
+class Shortcut(AssertionError):
+    """An answer that calls the course's reference implementation."""
+
+
+def no_shortcuts(function) -> None:
+    """Fail with one line if ``function`` (or a function of the notebook it calls) uses the answer key."""
+    used = shortcuts.in_function(function)
+    if used:
+        name = getattr(function, "__name__", "your function")
+        raise Shortcut(f"✘ {name} uses {', '.join(used)} from the course: {shortcuts.FIX}") from None
 
 
 @contextlib.contextmanager
@@ -23,6 +38,7 @@ def student_server(serve: Callable[[socket.socket], object], *, timeout: float =
     reset rather than a long wait) and the check fails with that exception.
     Leaving the ``with`` block closes the listener and waits for ``serve``.
     """
+    no_shortcuts(serve)
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(timeout)  # a serve() that waits for a client who never comes gives up
     failure: list[BaseException] = []

@@ -1,7 +1,7 @@
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from socketlab.grading import STUB, check_cells, release_notebook, strip_solutions
+from socketlab.instructor.release import STUB, check_cells, release_notebook, strip_solutions
 
 SOURCE = '''def f(x):
     """Doc."""

@@ -1,0 +1,10 @@
+"""The instructor's tools: release the student copies, build and run graded notebooks, report grades.
+
+- :mod:`.release`: student copies (answers stubbed, hidden tests removed);
+- :mod:`.build`: the notebook graded for one student, with sealed twins of its checks;
+- :mod:`.screen`: the student's solution cells read for tampering and shortcuts;
+- :mod:`.sandbox`, :mod:`.inside`, :mod:`.verdicts`: one graded run under bubblewrap, and what it reports;
+- :mod:`.gradebook`: a class graded; :mod:`.reports`: the gradebook CSV and feedback.
+
+The student-facing library never imports this package.
+"""

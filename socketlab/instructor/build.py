@@ -1,0 +1,131 @@
+"""The notebook the grader runs for one student: the instructor's, with the student's answers.
+
+Only the student's ``solution`` cells are taken (matched by cell id, else by
+the order of the cells tagged ``solution``); checks, hidden tests and points
+always come from the instructor's notebook, and nbval markers in student code
+are removed. Cells tagged ``demo`` are left out.
+
+Each check is followed by its **sealed twin**: the same check run once more
+with every answer of the notebook replaced by a stub, then the answers put
+back. The twin must fail, and its failure must be seen (an error shown *and*
+an execute reply saying ``error``). A kernel whose error reporting the
+student silenced or rewrote cannot show both, and the notebook is graded
+``tampered``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+import nbformat
+
+from .release import hidden_tests, strip_hidden_tests, strip_solutions, tags
+
+__all__ = ["GradedCheck", "GradedNotebook", "build_graded_notebook", "sanitize_student_code", "defined_functions"]
+
+# Comments that change how nbval treats a cell ("# NBVAL_SKIP", …): never taken from a student.
+_NBVAL_MARKER = re.compile(r"^[ \t]*#+[ \t]*(NBVAL_|PYTEST_VALIDATE_)\w*[ \t]*$", re.M)
+_SAVED = "_sealed_answers"
+
+
+def sanitize_student_code(source: str) -> str:
+    """A student's code without the nbval comments that would skip or excuse it."""
+    return _NBVAL_MARKER.sub("", source)
+
+
+def defined_functions(source: str) -> dict[str, bool]:
+    """The functions a cell defines at top level: ``{name: is_async}`` ({} if it does not parse)."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return {}
+    return {n.name: isinstance(n, ast.AsyncFunctionDef) for n in body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def _names_used(source: str) -> set[str]:
+    try:
+        return {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
+    except SyntaxError:
+        return set()
+
+
+@dataclass(frozen=True)
+class GradedCheck:
+    """One check of a graded notebook and where its cells ended up (nbval's "Cell N" numbers)."""
+
+    name: str
+    points: int
+    visible_cell: int
+    hidden_cell: int | None  # the hidden tests run as a cell of their own, to be named but not shown
+    sealed_cell: int | None = None  # the check against stubs: must fail, visibly
+    uses: frozenset[str] = frozenset()  # the answers (function names) it calls
+
+
+@dataclass
+class GradedNotebook:
+    nb: object
+    checks: list[GradedCheck]
+    # (instructor's solution cell, the student's source for it or None): what the screen reads
+    solutions: list[tuple[object, str | None]] = field(default_factory=list)
+
+
+def _stub_cell(functions: dict[str, bool]) -> str:
+    names = ", ".join(repr(n) for n in functions)
+    lines = [f"{_SAVED} = {{_n: globals().get(_n) for _n in ({names},)}}"]
+    for name, is_async in functions.items():
+        lines.append(f"{'async ' if is_async else ''}def {name}(*args, **kwargs):\n"
+                     f"    raise NotImplementedError('sealed check: a stub')")
+    return "\n".join(lines)
+
+
+_RESTORE = f"globals().update({{_n: _f for _n, _f in {_SAVED}.items() if _f is not None}})\ndel {_SAVED}"
+
+
+def build_graded_notebook(source, student_cells: list[dict] | None = None, *, sealed: bool = True) -> GradedNotebook:
+    """The notebook to run for one student; ``student_cells`` are their code cells (``id``, ``tags``, ``source``)."""
+    student_cells = student_cells or []
+    by_id = {c["id"]: c for c in student_cells if c.get("id")}
+    in_order = [c for c in student_cells if "solution" in c.get("tags", ())]
+    solutions_seen = 0
+    cells: list = []
+    graded = GradedNotebook(nbformat.v4.new_notebook(metadata=nbformat.from_dict(source.metadata)), [])
+    answers: dict[str, bool] = {}  # every function the notebook's solution cells define
+
+    def add(text: str) -> int:
+        cells.append(nbformat.v4.new_code_cell(text))
+        return len(cells) - 1  # nbval numbers code cells from 0
+
+    for cell in source.cells:
+        answers.update(defined_functions(cell.source) if "solution" in tags(cell) else {})
+    for cell in source.cells:
+        if cell.cell_type != "code" or "demo" in tags(cell):
+            continue
+        if "solution" in tags(cell):
+            mine = by_id.get(cell.get("id"))
+            if mine is None and solutions_seen < len(in_order):
+                mine = in_order[solutions_seen]  # ids lost (an old or rebuilt notebook): go by order
+            solutions_seen += 1
+            student_source = sanitize_student_code(mine["source"]) if mine is not None else None
+            graded.solutions.append((cell, student_source))
+            add(student_source if student_source is not None else strip_solutions(cell.source))
+        elif "check" in tags(cell):
+            visible_source, hidden_source = strip_hidden_tests(cell.source), hidden_tests(cell.source)
+            visible = add(visible_source)
+            hidden = add(hidden_source) if hidden_source else None
+            uses = frozenset(_names_used(cell.source) & set(answers))
+            twin = None
+            if sealed and uses:
+                add(_stub_cell(answers))
+                twin = add(visible_source)
+                add(_RESTORE)
+            name = cell.metadata.get("name", cell.get("id", f"check {len(graded.checks) + 1}"))
+            graded.checks.append(GradedCheck(str(name), int(cell.metadata.get("points", 1)), visible, hidden,
+                                             twin, uses))
+        else:
+            add(cell.source)
+    graded.nb.metadata.pop("widgets", None)
+    graded.nb.cells = cells
+    return graded

@@ -1,0 +1,341 @@
+"""Grade a folder of submissions: each notebook in a sandbox, its verdicts decided here.
+
+Submissions are laid out as ``SUBMISSIONS/<student>/<NN_name>.ipynb``. For each
+one, in the grader's own process:
+
+1. the file is read safely (:func:`read_submission`): a regular file of bounded
+   size, no symlink, FIFO or device, valid notebook JSON, else ``invalid``;
+2. the graded notebook is built from the instructor's
+   (:mod:`socketlab.instructor.build`) and its solution cells are screened
+   (:mod:`socketlab.instructor.screen`): tampering makes it ``tampered``,
+   a shortcut fails the checks that use that answer;
+3. it runs under nbval in a sandbox (:mod:`socketlab.instructor.sandbox`), or
+   where there is none in a plain process, one at a time;
+4. each cell's record comes back over a pipe (:mod:`socketlab.instructor.verdicts`)
+   and the verdicts are decided from it: a check passes only if nbval passed
+   it, its execute reply said ``ok`` and it showed no error, and its sealed twin
+   failed visibly.
+
+No submission can end the run for the others: every failure of one is a
+status in its own rows.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import math
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import nbformat
+
+from .build import GradedCheck, build_graded_notebook
+from .sandbox import Limits, Sandbox, available
+from .screen import screen
+
+__all__ = ["CheckResult", "Options", "grade", "grade_notebook", "read_submission", "InvalidSubmission"]
+
+MAX_NOTEBOOK_BYTES = 16 * 2**20   # a course notebook with outputs is well under 1 MB
+MAX_VERDICT_BYTES = 32 * 2**20
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_PENDING = ("not run", "the notebook stopped before this check")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    student: str
+    notebook: str
+    check: str
+    points: int
+    max_points: int
+    status: str  # passed, failed, error, skipped, timeout, not run, missing, invalid, tampered
+    message: str = ""
+    hidden: bool = False  # the hidden tests failed: named to the student, not shown
+    sandbox: str = ""     # "bwrap", or why there was none
+
+
+@dataclass(frozen=True)
+class Options:
+    timeout: float = 300.0       # wall clock per notebook, seconds
+    cell_timeout: float = 60.0   # per cell, seconds
+    limits: Limits = Limits()
+
+    def __post_init__(self):
+        for name in ("timeout", "cell_timeout"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name.replace('_', '-')} must be a positive number of seconds, not {value!r}")
+
+
+# ---- reading a submission -------------------------------------------------------------
+
+
+class InvalidSubmission(Exception):
+    """A submitted file that is not a notebook we will read: the message says why."""
+
+
+def read_submission(path: Path) -> list[dict]:
+    """The code cells of a submitted notebook, as ``{"id", "tags", "source"}`` dicts, read defensively."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise
+    if stat.S_ISLNK(st.st_mode):
+        raise InvalidSubmission("it is a symbolic link, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidSubmission("it is not a regular file")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise InvalidSubmission("it is not a regular file")
+        data = f.read(MAX_NOTEBOOK_BYTES + 1)
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise InvalidSubmission(f"it is larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB")
+    try:
+        nb = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise InvalidSubmission("it is not valid notebook JSON") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise InvalidSubmission("it has no list of cells")
+    cells = []
+    for cell in nb["cells"]:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source, metadata = cell.get("source", ""), cell.get("metadata", {})
+        if isinstance(source, list) and all(isinstance(s, str) for s in source):
+            source = "".join(source)
+        tags = metadata.get("tags", []) if isinstance(metadata, dict) else []
+        cell_id = cell.get("id")
+        if not isinstance(source, str) or not isinstance(tags, list) or not all(isinstance(t, str) for t in tags) \
+                or not isinstance(cell_id, (str, type(None))):
+            raise InvalidSubmission("a code cell's source, tags or id is malformed")
+        cells.append({"id": cell_id, "tags": tags, "source": source})
+    return cells
+
+
+# ---- running one notebook ----------------------------------------------------------------
+
+
+def _run(nb, data_dir: Path | None, options: Options, slot: int) -> tuple[dict[int, dict], bool, str]:
+    """Run a graded notebook; returns (records by cell number, timed out, sandbox description)."""
+    with tempfile.TemporaryDirectory(prefix="socketlab-grade-") as tmp:
+        tmp = Path(tmp)
+        nbformat.write(nb, tmp / "submission.ipynb")
+        (tmp / "pytest.ini").write_text("[pytest]\n")  # none of the course's own settings
+        pytest_args = ["-q", "-c", "pytest.ini", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+                       "-p", "no:randomly", "--nbval-lax", "--nbval-current-env",
+                       f"--nbval-cell-timeout={options.cell_timeout:g}", "submission.ipynb"]
+        inner = [sys.executable, "-I", "-m", "socketlab.instructor.inside", *options.limits.args(), "--", *pytest_args]
+        read_end, write_end = os.pipe()
+        why_not = available()
+        if why_not is None:
+            files = {"submission.ipynb": tmp / "submission.ipynb", "pytest.ini": tmp / "pytest.ini"}
+            if data_dir is not None and data_dir.is_dir():
+                files["data"] = data_dir
+            argv, fds = Sandbox(options.limits, slot=slot).command(
+                files, inner, keep_fds=[write_end], env={"SOCKETLAB_VERDICT_FD": str(write_end)})
+            cwd, env = tmp, {}
+        else:
+            if data_dir is not None and data_dir.is_dir():
+                import shutil
+
+                shutil.copytree(data_dir, tmp / "data")
+            argv, fds, cwd = inner, [write_end], tmp
+            env = {**os.environ, "SOCKETLAB_VERDICT_FD": str(write_end), "PYTHONDONTWRITEBYTECODE": "1",
+                   "MPLBACKEND": "agg"}
+        chunks: list[bytes] = []
+        reader = threading.Thread(target=_drain, args=(read_end, chunks), daemon=True)
+        try:
+            with open(tmp / "pytest.log", "wb") as log:
+                proc = subprocess.Popen(argv, cwd=cwd, env=env, pass_fds=fds, stdin=subprocess.DEVNULL,
+                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        reader.start()
+        try:
+            proc.wait(options.timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        _kill_tree(proc)
+        reader.join(10)
+        return _records(b"".join(chunks)), timed_out, "bwrap" if why_not is None else f"none ({why_not})"
+
+
+def _drain(fd: int, chunks: list[bytes]) -> None:
+    """Read the verdict pipe to its end, keeping at most MAX_VERDICT_BYTES."""
+    kept = 0
+    with open(fd, "rb", buffering=0) as pipe:
+        while block := pipe.read(65536):
+            if kept < MAX_VERDICT_BYTES:
+                chunks.append(block[:MAX_VERDICT_BYTES - kept])
+                kept += len(block)
+
+
+def _records(data: bytes) -> dict[int, dict]:
+    records = {}
+    for line in data.decode("utf-8", "replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("cell"), int):
+            records.setdefault(record["cell"], record)  # the first word on a cell is the one that counts
+    return records
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """Kill the run and everything it started (in a sandbox, killing bwrap ends its PID space)."""
+    import psutil
+
+    try:
+        tree = psutil.Process(proc.pid)
+        family = [*tree.children(recursive=True), tree]
+    except psutil.NoSuchProcess:
+        family = []
+    for p in family:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    if hasattr(os, "killpg"):  # POSIX: the session the run was started in, stragglers included
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+# ---- deciding verdicts ------------------------------------------------------------------
+
+
+def _clean(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def _message(record: dict) -> str:
+    """What went wrong, in one line: the error the cell raised, or nbval's word."""
+    for error in record.get("errors", [])[:1]:
+        ename, evalue = _clean(str(error.get("ename", ""))), _clean(str(error.get("evalue", "")))
+        return (f"{ename}: {evalue}" if evalue else ename)[:500]
+    lines = [line.strip() for line in _clean(str(record.get("message", ""))).splitlines() if line.strip()]
+    return lines[-1][:500] if lines else ""
+
+
+def _cell_verdict(record: dict | None) -> tuple[str, str]:
+    if record is None:
+        return _PENDING
+    if record.get("outcome") == "skipped":
+        return "skipped", f"not run: an earlier cell hung or the kernel died ({_message(record)})"
+    if record.get("outcome") == "passed" and record.get("reply") == "ok" and not record.get("errors"):
+        return "passed", ""
+    if "Timeout" in str(record.get("message", "")) and not record.get("errors"):
+        return "timeout", _message(record)
+    return "failed", _message(record) or f"the cell ended with status {record.get('reply')}"
+
+
+def _tampered(records: dict[int, dict], checks: list[GradedCheck]) -> str:
+    """Why the kernel's error reporting cannot be trusted, or "" if it can."""
+    for record in records.values():
+        if record.get("reply") == "error" and not record.get("errors"):
+            return f"cell {record['cell']} failed but showed no error: its error reporting was changed"
+    for check in checks:
+        twin = records.get(check.sealed_cell) if check.sealed_cell is not None else None
+        if twin is None or twin.get("outcome") == "skipped" or twin.get("reply") is None:
+            continue  # never ran (the kernel died or hung before): nothing to learn
+        if twin.get("reply") != "error" or not twin.get("errors"):
+            return f"the sealed copy of check {check.name!r} against stubs did not fail visibly"
+    return ""
+
+
+def grade_notebook(student: str, name: str, source_nb, path: Path, data_dir: Path | None,
+                   options: Options = Options(), *, slot: int = 0) -> list[CheckResult]:
+    def every_check(status: str, message: str, sandbox: str = "") -> list[CheckResult]:
+        checks = build_graded_notebook(source_nb).checks  # the checks come from the source alone
+        return [CheckResult(student, name, c.name, 0, c.points, status, message, sandbox=sandbox) for c in checks]
+
+    try:
+        cells = read_submission(path)
+    except FileNotFoundError:
+        return every_check("missing", f"{name} was not submitted")
+    except (InvalidSubmission, OSError) as exc:
+        return every_check("invalid", f"{name} could not be read as a notebook: {exc}")
+    graded = build_graded_notebook(source_nb, cells)
+    findings, shortcut_uses = screen(graded, source_nb)
+    if findings:
+        return every_check("tampered", "for review: " + "; ".join(map(str, findings[:3])))
+    records, timed_out, sandbox = _run(graded.nb, data_dir, options, slot)
+    tampered = _tampered(records, graded.checks)
+    if tampered:
+        return every_check("tampered", f"for review: {tampered}", sandbox)
+    results = []
+    for check in graded.checks:
+        status, message = _cell_verdict(records.get(check.visible_cell))
+        hidden = False
+        if status == "passed" and check.hidden_cell is not None:
+            status, message = _cell_verdict(records.get(check.hidden_cell))
+            hidden = status != "passed"
+        for answer in sorted(check.uses & set(shortcut_uses)):
+            status, hidden = "failed", False
+            message = f"{answer} uses {', '.join(shortcut_uses[answer])}: write it yourself with the socket module"
+        if timed_out and status == "not run":
+            status, message = "timeout", f"the notebook ran past the limit of {options.timeout:g} s"
+        results.append(CheckResult(student, name, check.name, check.points if status == "passed" else 0,
+                                   check.points, status, message, hidden, sandbox))
+    return results
+
+
+# ---- a whole class ---------------------------------------------------------------------------
+
+
+def students_in(submissions: Path) -> list[Path]:
+    """The student folders: real folders only (a symlink could point anywhere)."""
+    return sorted(p for p in submissions.iterdir()
+                  if not p.name.startswith(".") and p.is_dir() and not p.is_symlink())
+
+
+def grade(submissions, source="notebooks", *, jobs: int | None = None, options: Options = Options()
+          ) -> list[CheckResult]:
+    """Grade every ``SUBMISSIONS/<student>/<NN_name>.ipynb`` against the notebooks in ``source``."""
+    submissions, source = Path(submissions), Path(source)
+    sources = {p.name: nbformat.read(p, as_version=4) for p in sorted(source.glob("*.ipynb"))}
+    if not sources:
+        raise FileNotFoundError(f"no source notebooks in {source}")
+    if jobs is not None and jobs < 1:
+        raise ValueError(f"jobs must be at least 1, not {jobs}")
+    if available() is not None:
+        jobs = 1  # without a sandbox, two notebooks binding one port would meet: one at a time
+    jobs = jobs or os.cpu_count() or 1
+    tasks = [(student, name) for student in students_in(submissions) for name in sources]
+    slots = list(range(jobs))
+    lock = threading.Lock()
+
+    def one(task) -> list[CheckResult]:
+        student, name = task
+        with lock:
+            slot = slots.pop()
+        try:
+            return grade_notebook(student.name, name, sources[name], student / name, source / "data", options,
+                                  slot=slot)
+        except Exception as exc:  # a bug of ours must cost one notebook, never the class
+            return [replace(r, status="error", message=f"the grader failed: {type(exc).__name__}: {exc}")
+                    for r in grade_notebook(student.name, name, sources[name], Path("/nonexistent"), None)]
+        finally:
+            with lock:
+                slots.append(slot)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        return [r for results in pool.map(one, tasks) for r in results]

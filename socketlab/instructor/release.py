@@ -1,0 +1,85 @@
+"""Release the student copies of the instructor's notebooks.
+
+The notebooks in the repository are the instructor's copies.  Exercise cells
+(tagged ``solution``) hold the answer between ``### BEGIN SOLUTION`` and
+``### END SOLUTION``; check cells (tagged ``check``) hold the tests, with
+their ``points`` (and a ``name``) in the cell metadata, and may end with tests
+the students never see, between ``### BEGIN HIDDEN TESTS`` and
+``### END HIDDEN TESTS``.  Cells tagged ``demo`` (pictures, panels, slow
+experiments) are for students only: grading skips them, so no check may
+depend on one.  A student copy has every answer replaced by a stub, no hidden
+test and no output.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+
+__all__ = ["STUB", "strip_solutions", "strip_hidden_tests", "hidden_tests", "check_cells", "tags",
+           "release_notebook", "release"]
+
+STUB = 'raise NotImplementedError("your code here")'
+_SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)", re.M | re.S)
+_HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[^\n]*\n(.*?)^[ \t]*### END HIDDEN TESTS[^\n]*(\n|$)", re.M | re.S)
+
+
+def strip_solutions(source: str) -> str:
+    """Replace every solution region with a stub, indented like the region."""
+    return _SOLUTION.sub(lambda m: f"{m.group(1)}{STUB}{m.group(2)}", source)
+
+
+def strip_hidden_tests(source: str) -> str:
+    """The check without its hidden tests: what students see."""
+    return _HIDDEN.sub("", source).rstrip("\n")
+
+
+def hidden_tests(source: str) -> str:
+    """Only the hidden tests of a check cell ("" if it has none)."""
+    return "\n".join(m.group(1).rstrip("\n") for m in _HIDDEN.finditer(source))
+
+
+def tags(cell) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def check_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "code" and "check" in tags(c)]
+
+
+def release_notebook(nb):
+    """A student copy: solutions replaced by stubs, hidden tests removed, outputs cleared."""
+    nb = nbformat.from_dict(nb)  # a deep copy
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if "solution" in tags(cell):
+            cell.source = strip_solutions(cell.source)
+        if "check" in tags(cell):
+            cell.source = strip_hidden_tests(cell.source)
+        cell.outputs = []
+        cell.execution_count = None
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
+def release(source_dir, out_dir) -> list[Path]:
+    """Write the student copies of every notebook in ``source_dir`` (and its ``data/``) to ``out_dir``."""
+    source_dir, out_dir = Path(source_dir), Path(out_dir)
+    notebooks = sorted(source_dir.glob("*.ipynb"))
+    if not notebooks:
+        raise FileNotFoundError(f"no notebooks in {source_dir}")
+    if out_dir.resolve() == source_dir.resolve():
+        raise ValueError("the release folder must not be the source folder: it would overwrite the solutions")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in notebooks:
+        target = out_dir / path.name
+        nbformat.write(release_notebook(nbformat.read(path, as_version=4)), target)
+        written.append(target)
+    if (source_dir / "data").is_dir():
+        shutil.copytree(source_dir / "data", out_dir / "data", dirs_exist_ok=True)
+    return written

@@ -1,0 +1,194 @@
+"""Read a student's solution cells before anything runs: tampering and shortcuts, from the syntax tree.
+
+This runs in the grader's own process, not in the student's kernel, so no
+code of the student's can change what it finds.
+
+*Tampering* is code that reaches the machinery a verdict rests on instead of
+answering the exercise: the IPython shell (``get_ipython``, ``showtraceback``,
+input and AST transformers), tracing and exception hooks, the interpreter's
+internals (``builtins``, ``sys.modules``, frames, ``__globals__``…), dynamic
+code (``eval``, ``exec``, ``__import__``, ``getattr`` with a computed name),
+and rebinding a name the notebook's checks rely on (``socketlab``,
+``AssertionError``…) or an attribute of something the student did not make
+(``socket.socket.recv = …``). None of it is needed by any exercise. A notebook
+with such code is graded ``tampered`` and shown to the instructor.
+
+*Shortcuts* are an answer built on the course's own servers and clients (see
+:mod:`socketlab.shortcuts`): the checks that rely on that answer fail, with a
+message telling the student to write it with the socket module.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+from dataclasses import dataclass
+
+from .. import shortcuts
+from .build import GradedNotebook, defined_functions
+from .release import tags
+
+__all__ = ["Finding", "tampering", "shortcuts_used", "screen"]
+
+_FORBIDDEN_NAMES = {"get_ipython", "__import__", "eval", "exec", "compile", "globals", "vars", "locals",
+                    "breakpoint", "setattr", "delattr", "__builtins__", "exit", "quit", "In", "Out"}
+_FORBIDDEN_MODULES = {"builtins", "importlib", "ctypes", "gc", "inspect", "IPython", "ipykernel", "jupyter_client",
+                      "zmq", "pytest", "_pytest", "nbval", "traitlets", "sitecustomize", "imp", "pdb", "bdb",
+                      "code", "codeop", "marshal", "types", "dis", "tracemalloc", "faulthandler", "atexit",
+                      "_thread", "cffi", "sysconfig", "site", "pickle"}
+_FORBIDDEN_ATTRIBUTES = {"showtraceback", "_showtraceback", "showsyntaxerror", "set_custom_exc", "CustomTB",
+                         "custom_exceptions", "input_transformers_cleanup", "input_transformers_post",
+                         "input_transformer_manager", "ast_transformers", "run_cell", "run_cell_async",
+                         "run_code", "kernel", "shell", "comm", "session", "iopub_socket", "displayhook",
+                         "excepthook", "unraisablehook", "settrace", "setprofile", "modules", "meta_path",
+                         "path_hooks", "path_importer_cache", "_getframe", "addaudithook", "monitoring",
+                         "breakpointhook", "set_asyncgen_hooks", "setrecursionlimit", "_current_frames"}
+_FRAME_ATTRIBUTE = re.compile(r"^(f|tb|gi|cr|ag)_(frame|back|globals|locals|code|lineno|trace|next|builtins|await)$")
+_DUNDERS_ALLOWED = {"__name__", "__init__", "__doc__", "__enter__", "__exit__", "__aenter__", "__aexit__"}
+_BUILTINS = set(dir(builtins))
+
+
+@dataclass(frozen=True)
+class Finding:
+    cell: str   # the solution cell's id
+    line: int
+    what: str
+
+    def __str__(self) -> str:
+        return f"cell {self.cell}, line {self.line}: {self.what}"
+
+
+def _python(source: str) -> str:
+    """The cell as the kernel runs it: IPython's magics turned into Python."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(source)
+
+
+def _is_writefile(node: ast.Call) -> bool:
+    """``%%writefile path``, as IPython turns it into Python: the one magic a solution may use."""
+    f = node.func
+    return (isinstance(f, ast.Attribute) and f.attr == "run_cell_magic" and isinstance(f.value, ast.Call)
+            and isinstance(f.value.func, ast.Name) and f.value.func.id == "get_ipython"
+            and bool(node.args) and isinstance(node.args[0], ast.Constant) and node.args[0].value == "writefile")
+
+
+def tampering(source: str, protected: set[str]) -> list[tuple[int, str]]:
+    """``(line, what)`` for every construct that tampers; ``protected``: the names the checks rely on."""
+    try:
+        tree = ast.parse(_python(source))
+    except SyntaxError:
+        return []  # it fails by itself, visibly: nothing to fear
+    made = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    made |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.arg) for a in [n]}
+    made |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    top_level = _top_level_stores(tree)
+    imported = set()
+    writefile = {id(n.func.value.func) for n in ast.walk(tree) if isinstance(n, ast.Call) and _is_writefile(n)}
+    found = []
+
+    def flag(node, what: str) -> None:
+        found.append((getattr(node, "lineno", 0), what))
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            for module in modules:
+                if module.split(".")[0] in _FORBIDDEN_MODULES:
+                    flag(node, f"imports {module}")
+            imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
+            for a in node.names:
+                bound_name = (a.asname or a.name).split(".")[0]
+                same = isinstance(node, ast.Import) and a.asname in (None, a.name)
+                if id(node) in top_level and bound_name in protected and not same:
+                    flag(node, f"rebinds {bound_name}, which the checks rely on")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and id(node) in top_level:
+            if node.name in protected or node.name in _BUILTINS:
+                flag(node, f"rebinds {node.name}, which the checks rely on")
+        elif isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load) and id(node) not in writefile and (
+                    node.id in _FORBIDDEN_NAMES or (node.id.startswith("_") and node.id not in made | {"__name__"})):
+                flag(node, f"uses {node.id}")
+            elif id(node) in top_level and (node.id in _BUILTINS or node.id in protected):
+                flag(node, f"rebinds {node.id}, which the checks rely on")
+        elif isinstance(node, ast.Attribute):
+            attr = node.attr
+            if attr in _FORBIDDEN_ATTRIBUTES and not (attr == "run_cell_magic"):
+                flag(node, f"uses .{attr}")
+            elif _FRAME_ATTRIBUTE.match(attr) or (attr.startswith("__") and attr not in _DUNDERS_ALLOWED):
+                flag(node, f"uses .{attr}")
+            if isinstance(node.ctx, (ast.Store, ast.Del)):
+                root = node.value
+                while isinstance(root, (ast.Attribute, ast.Subscript)):
+                    root = root.value
+                if not isinstance(root, ast.Name) or root.id not in made or root.id in imported:
+                    flag(node, f"changes .{attr} of something it did not make")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "run_cell_magic":
+            if not _is_writefile(node):
+                flag(node, "runs a cell magic other than %%writefile")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
+            name = node.args[1] if len(node.args) > 1 else None
+            if not (isinstance(name, ast.Constant) and isinstance(name.value, str) and not name.value.startswith("_")):
+                flag(node, "uses getattr with a computed or private name")
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            for name in node.names:
+                if name in protected or name in _BUILTINS:
+                    flag(node, f"rebinds {name}, which the checks rely on")
+    return sorted(set(found))
+
+
+def _top_level_stores(tree: ast.Module) -> set[int]:
+    """The ids of the Name nodes a cell binds at its top level (not inside its functions and classes)."""
+    stores: set[int] = set()
+
+    def visit(node) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                if not isinstance(child, ast.Lambda):
+                    stores.add(id(child))
+                continue
+            if isinstance(child, ast.Name) and isinstance(child.ctx, (ast.Store, ast.Del)):
+                stores.add(id(child))
+            elif isinstance(child, (ast.Import, ast.ImportFrom)):
+                stores.add(id(child))
+            visit(child)
+
+    visit(tree)
+    return stores
+
+
+def shortcuts_used(source: str, bound: dict[str, str], allowed: frozenset[str]) -> list[str]:
+    try:
+        return shortcuts.in_source(_python(source), bound, allowed)
+    except SyntaxError:
+        return []
+
+
+def screen(graded: GradedNotebook, source_nb) -> tuple[list[Finding], dict[str, list[str]]]:
+    """``(tampering findings, {answer function: course names it uses})`` for a built notebook."""
+    others = [c.source for c in source_nb.cells if c.cell_type == "code" and "solution" not in tags(c)]
+    bound: dict[str, str] = {}
+    protected: set[str] = set()
+    for text in others:
+        try:
+            tree = ast.parse(_python(text))
+        except SyntaxError:
+            continue
+        bound.update(shortcuts.imported_names(_python(text)))
+        protected |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        protected |= {(a.asname or a.name).split(".")[0] for n in ast.walk(tree)
+                      if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    findings, used = [], {}
+    for cell, student_source in graded.solutions:
+        if student_source is None:
+            continue
+        answers = defined_functions(cell.source)
+        mine = protected - set(answers)
+        findings += [Finding(str(cell.get("id", "?")), line, what) for line, what in tampering(student_source, mine)]
+        allowed = frozenset().union(*(shortcuts.ALLOWED.get(n, frozenset()) for n in answers))
+        names = shortcuts_used(student_source, bound, allowed)
+        for answer in answers:
+            if names:
+                used[answer] = names
+    return findings, used
