@@ -7,16 +7,20 @@ Servers bind 127.0.0.1 unless told otherwise; ``--port 0`` picks a free port.
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import math
 import os
 import queue
 import signal
 import socket
 import sys
 
-from .echo import DEFAULT_ECHO_PORT, echo
-from .files import DEFAULT_FILE_PORT, FileClient, FileServer, TransferError
-from .protocol import LocalProtocolError, name_problem
+from .concurrency import SERVER_KINDS
+from .echo import DEFAULT_ECHO_PORT, ReplyTooLong, echo
+from .files import DEFAULT_FILE_PORT, FILE_SERVER_KINDS, FileClient, TransferError
+from .protocol import LocalProtocolError, ProtocolError, name_problem
 from .server import Server, format_event
+from .streams import LineTooLong
 
 __all__ = ["main"]
 
@@ -61,19 +65,44 @@ def network_error(exc: OSError | EOFError, host: str, port: int) -> str:
     return f"connection to {where} failed: {exc.strerror or exc}"
 
 
-def cmd_echo_server(args) -> int:
-    from .concurrency import SERVER_KINDS
+def warn_if_reachable(args) -> None:
+    """One line on stderr when a server listens where other machines can reach it."""
+    host = args.host.strip("[]")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False  # a host name: it may be any interface
+    if not loopback:
+        print(f"socketlab {args.command}: warning: listening on {args.host}: other machines on the network "
+              "can connect to this server (--host 127.0.0.1 keeps it to this one)", file=sys.stderr, flush=True)
 
+
+def server_options(args) -> dict:
+    options = {"idle_timeout": args.idle_timeout}
+    if args.deadline is not None:
+        options["deadline"] = args.deadline
+    return options
+
+
+def cmd_echo_server(args) -> int:
     if args.once and args.kind != "sequential":
         return fail(args, "--once is for the sequential server (task 1)")
-    options = {"max_clients": 1} if args.once else {}
-    server = SERVER_KINDS[args.kind](args.host, args.port, idle_timeout=args.idle_timeout, **options)
+    options = server_options(args)
+    if args.once:
+        options["max_clients"] = 1
+    try:
+        server = SERVER_KINDS[args.kind](args.host, args.port, **options)
+    except ValueError as exc:  # e.g. --deadline for a kind that has none
+        return fail(args, str(exc))
+    warn_if_reachable(args)
     return serve_until_interrupted(server)
 
 
 def cmd_echo(args) -> int:
     try:
         reply = echo(" ".join(args.message), (args.host, args.port), timeout=args.timeout)
+    except ReplyTooLong as exc:
+        return fail(args, f"{args.host}:{args.port}: {exc}")
     except (OSError, EOFError) as exc:
         return fail(args, network_error(exc, args.host, args.port))
     print(reply)
@@ -81,7 +110,12 @@ def cmd_echo(args) -> int:
 
 
 def cmd_file_server(args) -> int:
-    server = FileServer(args.dir, args.host, args.port, max_size=args.max_size, idle_timeout=args.idle_timeout)
+    try:
+        server = FILE_SERVER_KINDS[args.kind](args.dir, args.host, args.port, max_size=args.max_size,
+                                              **server_options(args))
+    except ValueError as exc:
+        return fail(args, str(exc))
+    warn_if_reachable(args)
     print(f"saving uploads in {server.folder}", flush=True)
     return serve_until_interrupted(server)
 
@@ -104,6 +138,8 @@ def cmd_send_file(args) -> int:
                       f"{result.seconds:.2f} s ({result.rate / 1e6:.1f} MB/s), sha256 {result.sha256} matches")
     except (TransferError, LocalProtocolError) as exc:
         return fail(args, f"{path}: refused: {exc}")
+    except (ProtocolError, LineTooLong) as exc:  # the peer is not a file server, or a broken one
+        return fail(args, f"{args.host}:{args.port} does not speak the file protocol: {exc}")
     except (OSError, EOFError) as exc:
         return fail(args, network_error(exc, args.host, args.port))
     return 0
@@ -144,9 +180,12 @@ def port_number(text: str) -> int:
 
 
 def positive_seconds(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be a positive number of seconds")
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):  # nan and inf would drop, or never drop, every client
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive, finite number of seconds")
     return value
 
 
@@ -157,6 +196,14 @@ def byte_size(text: str) -> int:
     if not number.isdigit() or unit not in units:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 1G, 512M, 100K or 1000")
     return int(number) * units[unit]
+
+
+def timeout_options(p) -> None:
+    p.add_argument("--idle-timeout", type=positive_seconds, default=30.0,
+                   help="drop a client silent for this many seconds (default: %(default)s)")
+    p.add_argument("--deadline", type=positive_seconds, default=None, metavar="SECONDS",
+                   help="drop a client whose connection has lasted this long, so that one client "
+                   "cannot hold a sequential server forever (default: 30 for the sequential server)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,15 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("echo-server", help="run an echo server (tasks 1 and 2)")
     address_options(p, DEFAULT_ECHO_PORT, "address to listen on; 0 picks a free port")
     p.add_argument("--once", action="store_true", help="serve one client, then exit (task 1)")
-    p.add_argument("--kind", choices=["sequential", "threads", "selectors", "asyncio"], default="sequential",
+    p.add_argument("--kind", choices=list(SERVER_KINDS), default="sequential",
                    help="one client at a time (task 2), or many at once (default: %(default)s)")
-    p.add_argument("--idle-timeout", type=positive_seconds, default=30.0,
-                   help="drop a client silent for this many seconds (default: %(default)s)")
+    timeout_options(p)
     p.set_defaults(run=cmd_echo_server)
 
     p = commands.add_parser("echo", help="send a message to an echo server and print the reply")
     address_options(p, DEFAULT_ECHO_PORT, "server address")
-    p.add_argument("--timeout", type=positive_seconds, default=5.0, help="seconds (default: %(default)s)")
+    p.add_argument("--timeout", type=positive_seconds, default=5.0,
+                   help="seconds for the whole exchange (default: %(default)s)")
     p.add_argument("message", nargs="+", metavar="MESSAGE", help="words to send, joined by spaces")
     p.set_defaults(run=cmd_echo)
 
@@ -186,8 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     address_options(p, DEFAULT_FILE_PORT, "address to listen on; 0 picks a free port")
     p.add_argument("--dir", default="uploads", help="folder to save files in, created if missing (default: %(default)s)")
     p.add_argument("--max-size", type=byte_size, default="1G", help="largest file accepted (default: %(default)s)")
-    p.add_argument("--idle-timeout", type=positive_seconds, default=30.0,
-                   help="drop a client silent for this many seconds (default: %(default)s)")
+    p.add_argument("--kind", choices=list(FILE_SERVER_KINDS), default="sequential",
+                   help="one client at a time (task 3), or a thread per client (default: %(default)s)")
+    timeout_options(p)
     p.set_defaults(run=cmd_file_server)
 
     p = commands.add_parser("send-file", help="send files to a file server (task 3a)")

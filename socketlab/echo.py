@@ -18,9 +18,19 @@ from typing import Callable
 from .server import Server, address_of, preview
 from .streams import CHUNK, Connection, IncompleteRead
 
-__all__ = ["EchoServer", "echo", "EchoClient", "run_clients", "ClientRun", "preview", "DEFAULT_ECHO_PORT"]
+__all__ = ["EchoServer", "echo", "EchoClient", "run_clients", "ClientRun", "ReplyTooLong", "preview",
+           "DEFAULT_ECHO_PORT"]
 
 DEFAULT_ECHO_PORT = 65432  # the port of the Python docs' socket example
+EXTRA_REPLY = 1024 * 1024  # how much longer than the message a reply may be before we stop reading
+
+
+class ReplyTooLong(ValueError):
+    """The server sent more than the client was willing to keep."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        super().__init__(f"the reply is longer than {limit} bytes: stopped reading (is it an echo server?)")
 
 
 class EchoServer(Server):
@@ -44,17 +54,22 @@ def _as_bytes(message: str | bytes) -> bytes:
     raise TypeError(f"message must be str or bytes, not {type(message).__name__}")
 
 
-def exchange(sock: socket.socket, data: bytes, reply_size: int | None, timeout: float) -> bytes:
+def exchange(sock: socket.socket, data: bytes, reply_size: int | None, timeout: float, *,
+             deadline: float | None = None, max_reply: int | None = None) -> bytes:
     """Send ``data`` while reading the reply, and return the reply.
 
     Sending everything before reading can deadlock on a large message: the
     server blocks sending its echo to us while we block sending to it.  So we
     do both at once.  ``reply_size=None`` half-closes after the last byte and
     reads until the peer closes; otherwise it reads exactly ``reply_size`` bytes.
-    ``timeout`` bounds each wait for progress.
+    ``timeout`` bounds each wait for progress; ``deadline`` (a ``time.monotonic()``
+    value) the whole exchange, so a server trickling its reply cannot hold us.
+    A reply longer than ``max_reply`` bytes raises :class:`ReplyTooLong`.
     """
     sent, received = 0, bytearray()
     half_closed = False
+    if max_reply is None:
+        max_reply = (reply_size if reply_size is not None else len(data)) + EXTRA_REPLY
     sock.setblocking(False)
     try:
         with selectors.DefaultSelector() as sel:
@@ -66,12 +81,12 @@ def exchange(sock: socket.socket, data: bytes, reply_size: int | None, timeout: 
                         half_closed = True
                     elif reply_size is not None and len(received) >= reply_size:
                         return bytes(received)
-                ready = sel.select(timeout)
+                wait = timeout if deadline is None else min(timeout, deadline - time.monotonic())
+                ready = sel.select(wait) if wait > 0 else []
                 if not ready:
-                    raise TimeoutError(
-                        f"nothing happened for {timeout:g} s: sent {sent} of {len(data)} bytes, "
-                        f"received {len(received)}"
-                    )
+                    what = (f"nothing happened for {timeout:g} s" if wait == timeout
+                            else "no complete reply in the time allowed")
+                    raise TimeoutError(f"{what}: sent {sent} of {len(data)} bytes, received {len(received)}")
                 mask = ready[0][1]
                 if mask & selectors.EVENT_WRITE:
                     try:
@@ -88,6 +103,8 @@ def exchange(sock: socket.socket, data: bytes, reply_size: int | None, timeout: 
                         continue
                     if chunk:
                         received += chunk
+                        if len(received) > max_reply:
+                            raise ReplyTooLong(max_reply)
                     elif sent < len(data):
                         raise ConnectionError(
                             f"the server closed the connection after {sent} of {len(data)} bytes were sent"
@@ -101,14 +118,18 @@ def exchange(sock: socket.socket, data: bytes, reply_size: int | None, timeout: 
             sock.settimeout(timeout)
 
 
-def echo(message: str | bytes, address=("127.0.0.1", DEFAULT_ECHO_PORT), timeout: float = 5.0):
+def echo(message: str | bytes, address=("127.0.0.1", DEFAULT_ECHO_PORT), timeout: float = 5.0, *,
+         max_reply: int | None = None):
     """Connect, send ``message``, half-close, read the reply to its end and return it.
 
     Returns ``str`` for a ``str`` message (UTF-8 on the wire) and ``bytes`` for bytes.
+    ``timeout`` bounds the whole call, connecting included.  A reply more than
+    1 MiB longer than the message (or over ``max_reply`` bytes) raises :class:`ReplyTooLong`.
     """
     data = _as_bytes(message)
+    deadline = time.monotonic() + timeout
     with socket.create_connection(address_of(address), timeout=timeout) as sock:
-        reply = exchange(sock, data, None, timeout)
+        reply = exchange(sock, data, None, timeout, deadline=deadline, max_reply=max_reply)
     return reply.decode("utf-8") if isinstance(message, str) else reply
 
 

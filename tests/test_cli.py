@@ -2,6 +2,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -238,3 +240,130 @@ def test_echo_server_kinds(kind, role):
 def test_once_is_for_the_sequential_server():
     done = run_cli("echo-server", "--kind", "threads", "--once")
     assert done.returncode == 1 and "--once is for the sequential server" in done.stderr
+
+
+@pytest.mark.parametrize("command", [["echo-server", "--idle-timeout"], ["file-server", "--idle-timeout"],
+                                     ["echo-server", "--deadline"], ["echo", "--timeout"],
+                                     ["send-file", "--timeout"]])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-1", "soon"])
+def test_seconds_must_be_positive_and_finite(command, value):
+    from socketlab.cli import build_parser
+
+    tail = {"echo": ["hi"], "send-file": ["x.txt"]}.get(command[0], [])
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args([*command, value, *tail])
+    assert info.value.code == 2
+
+
+def test_nan_timeout_is_a_one_line_usage_error():
+    done = run_cli("echo", "--timeout", "nan", "hi")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "'nan' is not a positive, finite number of seconds" in done.stderr.splitlines()[-1]
+
+
+def serve_once_in_thread(behave):
+    """A TCP peer for one connection; returns (port, thread)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+
+    def run():
+        with listener:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(10)
+                try:
+                    behave(conn)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return listener.getsockname()[1], thread
+
+
+def test_echo_timeout_bounds_the_whole_command():
+    def trickle(conn):
+        conn.recv(100)
+        for _ in range(60):  # a byte every 0.1 s for 6 s
+            conn.sendall(b".")
+            time.sleep(0.1)
+
+    port, thread = serve_once_in_thread(trickle)
+    started = time.monotonic()
+    done = run_cli("echo", "--port", str(port), "--timeout", "1", "hello")
+    took = time.monotonic() - started
+    thread.join(10)
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert "no answer from" in done.stderr and took < 4.0
+
+
+def test_echo_keeps_a_bounded_reply():
+    def endless(conn):
+        conn.recv(100)
+        block = b"z" * 65536
+        for _ in range(2000):  # 128 MiB unless the client stops reading first
+            conn.sendall(block)
+
+    port, thread = serve_once_in_thread(endless)
+    done = run_cli("echo", "--port", str(port), "hello")
+    thread.join(15)
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert "the reply is longer than" in done.stderr and done.stdout == ""
+
+
+def test_a_server_reachable_from_other_machines_gets_a_warning():
+    # 192.0.2.1 (TEST-NET-1) is on no interface here: the warning comes, then binding fails.
+    done = run_cli("echo-server", "--host", "192.0.2.1", "--port", "0")
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith("socketlab echo-server: warning: listening on 192.0.2.1: other machines")
+    assert done.returncode == 1 and len(lines) == 2
+    proc, _ = start_server("echo-server", "--port", "0")  # loopback: no warning
+    code, log = stop(proc)
+    assert code == 0 and "warning" not in log
+
+
+@pytest.mark.parametrize("reply", [b"HELLO\n", b"x" * 2000, b"OK 1 2 3\n"])
+def test_send_file_to_a_peer_that_does_not_speak_the_protocol_is_one_line(tmp_path, reply):
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"a")
+    port, thread = serve_once_in_thread(lambda conn: (conn.recv(100), conn.sendall(reply)))
+    done = run_cli("send-file", "--port", str(port), str(path))
+    thread.join(10)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith(f"socketlab send-file: 127.0.0.1:{port} does not speak the file protocol: ")
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_server_kinds_are_listed_once():
+    from socketlab.cli import build_parser
+    from socketlab.concurrency import SERVER_KINDS
+    from socketlab.files import FILE_SERVER_KINDS
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    kinds = {name: next(a for a in p._actions if a.dest == "kind").choices for name, p in commands.items()
+             if name in ("echo-server", "file-server")}
+    assert list(kinds["echo-server"]) == list(SERVER_KINDS)
+    assert list(kinds["file-server"]) == list(FILE_SERVER_KINDS)
+    source = Path(__file__).resolve().parent.parent.joinpath("socketlab", "cli.py").read_text(encoding="utf-8")
+    assert '"selectors", "asyncio"' not in source
+
+
+def test_file_server_threads_and_deadline_options(tmp_path):
+    proc = subprocess.Popen([*CLI, "file-server", "--port", "0", "--dir", str(tmp_path / "up"), "--kind", "threads",
+                             "--deadline", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        read_line(proc.stdout)
+        line = read_line(proc.stdout)
+        assert "threading-file-server listening on" in line
+        port = int(line.split("listening on ")[1].split()[0].rsplit(":", 1)[1])
+        path = tmp_path / "t.txt"
+        path.write_bytes(b"t")
+        assert run_cli("send-file", "--port", str(port), str(path)).returncode == 0
+    finally:
+        code, log = stop(proc)
+    assert code == 0 and "threading-file-server #1 saved 1 bytes t.txt" in log
+    done = run_cli("echo-server", "--kind", "selectors", "--deadline", "5", "--port", "0")
+    assert done.returncode == 1 and "deadline belongs to servers that serve one client at a time" in done.stderr

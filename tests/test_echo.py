@@ -2,13 +2,14 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
 
 from conftest import live_threads, open_fds, reset
 from socketlab import EchoClient, EchoServer, echo
-from socketlab.echo import preview
+from socketlab.echo import ReplyTooLong, preview
 from socketlab.checks import send_slowly
 
 BUF = EchoServer.bufsize
@@ -153,7 +154,7 @@ def test_echo_to_nothing_is_refused():
 
 def test_echo_times_out_on_a_silent_server():
     with socket.create_server(("127.0.0.1", 0)) as silent:  # listens, never answers
-        with pytest.raises(TimeoutError, match="nothing happened for 0.3 s"):
+        with pytest.raises(TimeoutError, match="no complete reply in the time allowed: sent 6 of 6 bytes, received 0"):
             echo("hello?", silent.getsockname(), timeout=0.3)
 
 
@@ -174,3 +175,90 @@ def test_interop_with_netcat(server):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode() == UKRAINIAN
+
+
+class PeerThread:
+    """A one-connection TCP peer on 127.0.0.1 that runs ``behave(conn, stop)`` in a thread."""
+
+    def __init__(self, behave):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(10)
+        self.address = self.listener.getsockname()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(behave,), daemon=True)
+
+    def _run(self, behave):
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(10)
+            try:
+                behave(conn, self.stop)
+            except OSError:
+                pass
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.listener.close()
+        self.thread.join(10)
+
+
+def trickle_reply(conn, stop):
+    conn.recv(100)
+    while not stop.wait(0.2):  # a byte every 0.2 s: every single wait is short
+        conn.sendall(b".")
+
+
+def endless_reply(conn, stop):
+    conn.recv(100)
+    block = b"\0" * 65536
+    while not stop.is_set():
+        conn.sendall(block)
+
+
+def test_timeout_bounds_the_whole_echo_not_each_wait():
+    with PeerThread(trickle_reply) as peer:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match="no complete reply in the time allowed"):
+            echo("hi", peer.address, timeout=1.0)
+        assert time.monotonic() - started < 3.0
+
+
+def test_a_reply_that_never_ends_is_cut_off_at_a_bound():
+    with PeerThread(endless_reply) as peer:
+        with pytest.raises(ReplyTooLong, match="longer than 1048578 bytes"):
+            echo("hi", peer.address, timeout=10)
+    with PeerThread(endless_reply) as peer:
+        with pytest.raises(ReplyTooLong, match="longer than 1000 bytes"):
+            echo("hi", peer.address, timeout=10, max_reply=1000)
+
+
+def test_a_client_trickling_bytes_holds_the_sequential_server_only_until_the_deadline():
+    with EchoServer(idle_timeout=1.0, deadline=1.0) as srv:
+        with socket.create_connection(srv.address, timeout=5) as trickler:
+            trickler.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            stop = threading.Event()
+
+            def trickle():
+                while not stop.wait(0.3):
+                    try:
+                        trickler.send(b"x")
+                    except OSError:
+                        return
+
+            thread = threading.Thread(target=trickle, daemon=True)
+            thread.start()
+            time.sleep(0.1)
+            started = time.monotonic()
+            assert echo("next", srv.address, timeout=5) == "next"
+            assert time.monotonic() - started < 3.0
+            stop.set()
+            thread.join(5)
+    timeouts = [e for e in srv.events if e.kind == "timeout"]
+    assert [e.client_id for e in timeouts] == [1] and "1 s deadline" in timeouts[0].detail
