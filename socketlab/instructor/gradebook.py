@@ -104,11 +104,13 @@ def read_submission(path: Path) -> list[dict]:
         nb = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise InvalidSubmission("it is not valid notebook JSON") from None
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        raise InvalidSubmission("it has no list of cells")
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list) or not isinstance(nb.get("metadata", {}), dict):
+        raise InvalidSubmission("it is JSON, but not a notebook")
     cells = []
     for cell in nb["cells"]:
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+        if not isinstance(cell, dict) or not isinstance(cell.get("cell_type"), str):
+            raise InvalidSubmission("it is JSON, but not a notebook: a cell is not a cell")
+        if cell["cell_type"] != "code":
             continue
         source, metadata = cell.get("source", ""), cell.get("metadata", {})
         if isinstance(source, list) and all(isinstance(s, str) for s in source):

@@ -1,0 +1,227 @@
+"""A class of cheaters beside an honest student: nobody gains a point they did not earn, nobody loses one.
+
+Each trick is a student of its own, with its answers as a student would write
+them in notebook 01. After grading the whole class once:
+
+- the cheater has no point it did not earn (or is ``tampered``);
+- the honest student has full marks, as when graded alone;
+- the environment, the project, the source notebooks and the other
+  submissions are byte-identical before and after;
+- no process of the run is left.
+"""
+
+import csv
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+
+import socketlab
+from socketlab.instructor.build import build_graded_notebook
+from socketlab.instructor.gradebook import Options, _run, _tampered, grade, read_submission
+from socketlab.instructor.release import check_cells, release_notebook
+from socketlab.instructor.reports import write_gradebook
+from socketlab.instructor.sandbox import available
+
+ROOT = Path(__file__).resolve().parent.parent
+ECHO = "01_echo.ipynb"
+PACKAGE = Path(socketlab.__file__).resolve().parent
+
+pytestmark = pytest.mark.skipif(available() is not None, reason=f"no sandbox here: {available()}")
+
+
+def source():
+    return nbformat.read(ROOT / "notebooks" / ECHO, as_version=4)
+
+
+def with_cell(function: str, code: str, *, stub: bool = True):
+    """Notebook 01 as a cheater hands it in: ``code`` in the cell of ``function``, the rest stubs (or solved)."""
+    nb = release_notebook(source()) if stub else source()
+    cell = next(c for c in nb.cells if "solution" in c.metadata.get("tags", []) and f"def {function}(" in c.source)
+    cell.source = code
+    return nb
+
+
+def fingerprint(folder: Path, *, contents: bool = True) -> str:
+    """A hash of every file under ``folder``: its path, size and (or) its bytes."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if any(part in {".git", "__pycache__", ".pytest_cache", ".hypothesis", "build"} for part in path.parts):
+            continue
+        digest.update(str(path).encode())
+        if path.is_file() and not path.is_symlink():
+            st = path.stat()
+            digest.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+            if contents:
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+SERVE_STUB = 'def serve_one_client(listener):\n    raise NotImplementedError("your code here")\n'
+
+
+def cheaters(tmp: Path, honest_notebook: Path, source_dir: Path) -> dict:
+    """``{student: notebook or raw bytes or a callable that makes the file}``."""
+    planted = [ROOT / "planted.txt", PACKAGE / "checks.py", Path(sys.prefix) / "planted.txt",
+               source_dir / "planted.txt", tmp / "out" / "planted.txt", honest_notebook]
+    write_everywhere = "\n".join(f"    try:\n        open({str(p)!r}, 'a').write('x')\n    except OSError:\n        pass"
+                                 for p in planted)
+    return {
+        "showtraceback": with_cell("serve_one_client", "get_ipython().showtraceback = lambda *a, **k: None\n" + SERVE_STUB),
+        "custom-exc": with_cell("serve_one_client", "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)\n" + SERVE_STUB),
+        "excepthook": with_cell("serve_one_client", "import sys\nsys.excepthook = lambda *a: None\n" + SERVE_STUB),
+        "transformer": with_cell("serve_one_client",
+                                 "ip = get_ipython()\nip.input_transformers_post.append(lambda lines: ['try:\\n'] + ['    ' + l for l in lines] + ['\\nexcept BaseException:\\n    pass\\n'])\n" + SERVE_STUB),
+        "settrace": with_cell("serve_one_client", "import sys\nsys.settrace(lambda *a: None)\n" + SERVE_STUB),
+        "assertion": with_cell("serve_one_client", "import builtins\nbuiltins.AssertionError = type('Quiet', (Exception,), {})\n" + SERVE_STUB),
+        "fake-helper": with_cell("serve_one_client", "socketlab.echo = lambda message, address, **kw: message\n" + SERVE_STUB),
+        "obfuscated": with_cell("serve_one_client", "f = getattr(__builtins__, 'ev' + 'al')\n" + SERVE_STUB),
+        "shortcut-server": with_cell("serve_one_client", "def serve_one_client(listener):\n    conn, _ = listener.accept()\n"
+                                     "    socketlab.EchoServer().handle(conn, 1)\n", stub=False),
+        "shortcut-client": with_cell("my_echo", "def my_echo(message, address):\n    return socketlab.echo(message, address)\n",
+                                     stub=False),
+        "writes-everywhere": with_cell("serve_one_client", "def serve_one_client(listener):\n" + write_everywhere
+                                       + "\n    raise NotImplementedError\n"),
+        "reads-others": with_cell("serve_one_client",
+                                  f"def serve_one_client(listener):\n    print(open({str(honest_notebook)!r}).read()[:100])\n"
+                                  f"    print(open({str(source_dir / ECHO)!r}).read()[:100])\n"),
+        "fork-storm": with_cell("serve_one_client", "import os, time\nfor _ in range(5000):\n    try:\n        if os.fork() == 0:\n"
+                                "            time.sleep(60)\n            os._exit(0)\n    except OSError:\n        break\n" + SERVE_STUB),
+        "big-memory": with_cell("serve_one_client", "hoard = bytearray(4 * 2**30)\n" + SERVE_STUB),
+        "big-file": with_cell("serve_one_client", "with open('/tmp/big', 'wb') as f:\n    for _ in range(2048):\n"
+                              "        f.write(b'x' * 2**20)\n" + SERVE_STUB),
+        "kills": with_cell("serve_one_client", "import os\nfor pid in range(1, 5000):\n    if pid != os.getpid():\n"
+                           "        try:\n            os.kill(pid, 9)\n        except OSError:\n            pass\n" + SERVE_STUB),
+        "daemon": with_cell("serve_one_client", "import subprocess\nsubprocess.Popen(['sleep', '600'], start_new_session=True)\n"
+                            + SERVE_STUB),
+        "forged-junit": with_cell("serve_one_client", "open('junit.xml', 'w').write('<testsuite><testcase name=\"Cell 5\"/></testsuite>')\n"
+                                  + SERVE_STUB),
+        '=HYPERLINK("example.com","points")': with_cell("serve_one_client",
+                                                               "def serve_one_client(listener):\n    raise ValueError('=1+1')\n"),
+        "not-a-notebook": b'{"cells": [1, 2], "metadata": 5}',
+        "null-tags": json.dumps({"cells": [{"cell_type": "code", "source": "x", "metadata": {"tags": None}}]}).encode(),
+        "number-source": json.dumps({"cells": [{"cell_type": "code", "source": 42, "metadata": {}}]}).encode(),
+        "link-to-honest": lambda path: path.symlink_to(honest_notebook),
+        "link-to-source": lambda path: path.symlink_to(source_dir / ECHO),
+        "link-to-zero": lambda path: path.symlink_to("/dev/zero"),
+        "link-to-fifo": lambda path: (os.mkfifo(path.parent / "fifo"), path.symlink_to(path.parent / "fifo")),
+    }
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("class")
+    source_dir = tmp / "source"
+    source_dir.mkdir()
+    (source_dir / ECHO).write_bytes((ROOT / "notebooks" / ECHO).read_bytes())
+    subs = tmp / "submissions"
+    (subs / "honest").mkdir(parents=True)
+    honest = subs / "honest" / ECHO
+    nbformat.write(source(), honest)
+    (tmp / "out").mkdir()
+    for student, what in cheaters(tmp, honest, source_dir).items():
+        path = subs / student / ECHO
+        path.parent.mkdir()
+        if callable(what):
+            what(path)
+        elif isinstance(what, bytes):
+            path.write_bytes(what)
+        else:
+            nbformat.write(what, path)
+    before = {"project": fingerprint(ROOT), "environment": fingerprint(Path(sys.prefix), contents=False),
+              "source": fingerprint(source_dir), "submissions": fingerprint(subs), "out": fingerprint(tmp / "out")}
+    started = time.time()
+    results = grade(subs, source_dir, jobs=2, options=Options(timeout=90, cell_timeout=15))
+    after = {"project": fingerprint(ROOT), "environment": fingerprint(Path(sys.prefix), contents=False),
+             "source": fingerprint(source_dir), "submissions": fingerprint(subs), "out": fingerprint(tmp / "out")}
+    left = [p.info for p in psutil.process_iter(["pid", "cmdline", "create_time"])
+            if (p.info["create_time"] or 0) >= started - 1 and p.info["cmdline"]
+            and any(word in " ".join(p.info["cmdline"]) for word in ("ipykernel", "socketlab.instructor", "sleep 600", "bwrap"))]
+    write_gradebook(results, tmp / "out" / "gradebook.csv")
+    return {"results": results, "before": before, "after": after, "left": left, "out": tmp / "out"}
+
+
+def mine(graded, student):
+    return [r for r in graded["results"] if r.student == student]
+
+
+FULL = sum(c.metadata["points"] for c in check_cells(source()))
+
+
+def test_the_honest_student_keeps_full_marks(graded):
+    assert sum(r.points for r in mine(graded, "honest")) == FULL
+    assert {r.status for r in mine(graded, "honest")} == {"passed"}
+    assert {r.sandbox for r in mine(graded, "honest")} == {"bwrap"}
+
+
+@pytest.mark.parametrize("student", ["showtraceback", "custom-exc", "excepthook", "transformer", "settrace",
+                                     "assertion", "fake-helper", "obfuscated"])
+def test_tampering_is_caught_and_scores_nothing(graded, student):
+    rows = mine(graded, student)
+    assert rows and {r.status for r in rows} == {"tampered"} and sum(r.points for r in rows) == 0
+    assert all(r.message.startswith("for review:") for r in rows)
+
+
+@pytest.mark.parametrize("student, answer", [("shortcut-server", "serve_one_client"), ("shortcut-client", "my_echo")])
+def test_a_shortcut_fails_its_checks_with_a_message(graded, student, answer):
+    rows = mine(graded, student)
+    failed = [r for r in rows if r.status == "failed"]
+    assert failed and all(f"{answer} uses" in r.message and "socket module" in r.message for r in failed)
+    assert sum(r.points for r in rows) == FULL - sum(r.max_points for r in failed)  # the honest half still counts
+
+
+@pytest.mark.parametrize("student", ["writes-everywhere", "reads-others", "fork-storm", "big-memory", "big-file",
+                                     "kills", "daemon", "forged-junit", '=HYPERLINK("example.com","points")'])
+def test_attacks_on_the_machine_earn_nothing(graded, student):
+    rows = mine(graded, student)
+    assert rows and sum(r.points for r in rows) == 0, [(r.check, r.status, r.message) for r in rows]
+
+
+@pytest.mark.parametrize("student", ["not-a-notebook", "null-tags", "number-source", "link-to-honest",
+                                     "link-to-source", "link-to-zero", "link-to-fifo"])
+def test_unreadable_submissions_are_invalid_for_that_student_alone(graded, student):
+    rows = mine(graded, student)
+    assert rows and {r.status for r in rows} == {"invalid"} and sum(r.points for r in rows) == 0
+
+
+def test_nothing_outside_the_runs_changed(graded):
+    for what in graded["before"]:
+        assert graded["before"][what] == graded["after"][what], f"grading changed {what}"
+
+
+def test_no_process_is_left(graded):
+    assert not graded["left"], graded["left"]
+
+
+def test_no_spreadsheet_formula_in_the_gradebook(graded):
+    with open(graded["out"] / "gradebook.csv", encoding="utf-8") as f:
+        cells = [cell for row in csv.reader(f) for cell in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@")]
+    assert any(c.startswith("'=HYPERLINK") for c in cells)
+
+
+@pytest.mark.parametrize("trick", [
+    "get_ipython().showtraceback = lambda *a, **k: None",
+    "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)",
+    "get_ipython().input_transformers_post.append(lambda lines: ['try:\\n'] + ['    ' + l for l in lines]"
+    " + ['\\nexcept BaseException:\\n    pass\\n'])",
+])
+def test_tampering_past_the_screen_is_caught_by_the_run(tmp_path, trick):
+    """Were the screen fooled, the sealed checks and the execute replies still give the kernel away."""
+    path = tmp_path / ECHO
+    nbformat.write(with_cell("serve_one_client", trick + "\n" + SERVE_STUB), path)
+    built = build_graded_notebook(source(), read_submission(path))
+    records, _, _ = _run(built.nb, None, Options(timeout=60, cell_timeout=10), 0)
+    assert _tampered(records, built.checks)
+
+
+def test_an_honest_run_shows_no_sign_of_tampering():
+    honest = build_graded_notebook(source(), read_submission(ROOT / "notebooks" / ECHO))
+    records, _, _ = _run(honest.nb, None, Options(timeout=60, cell_timeout=10), 0)
+    assert records and not _tampered(records, honest.checks)
