@@ -238,6 +238,14 @@ def comparison(results: dict, *, title: str = "Sessions per second and latency, 
 TO, FROM, NOTE = "to server", "to client", "note"
 
 
+def _short(detail: str, width: int = 14) -> str:
+    """A server's preview of some data (``'hello'``), shortened to fit between two lifelines."""
+    if len(detail) <= width + 2:
+        return detail
+    quote = detail[0] if detail[:1] in "'\"" else ""
+    return f"{detail[:width + len(quote)].rstrip('…')}…{quote}"
+
+
 def _unquote(detail: str) -> str:
     """A name as the server previewed it (``'report.txt'``), without the quotes."""
     if len(detail) >= 2 and detail[0] in "'\"" and detail[-1] == detail[0]:
@@ -298,7 +306,7 @@ def _steps(events: Sequence[Event]) -> list[tuple[Event, str, str, bool]]:
                 steps.append((e, FROM, f"ERROR {e.detail[:40]}", True))
                 del file[e.client_id]
         elif e.kind == "recv":
-            steps.append((e, TO, f"data {e.nbytes} B {e.detail[:28]}", True))
+            steps.append((e, TO, f"data {e.nbytes} B {_short(e.detail)}", True))
         elif e.kind == "send":
             replies = e.client_id in files_seen  # a file server's reply; an echo server's echo
             steps.append((e, FROM, (e.detail[:40] or f"reply {e.nbytes} B") if replies else f"echo {e.nbytes} B", True))
@@ -330,10 +338,11 @@ def sequence_diagram(source, *, max_clients: int = 3, max_rows: int = 40,
     with matplotlib.rc_context(_STYLE):
         fig = _picture(2.2 * (len(conns) + 1) + 1.5, 0.36 * len(steps) + 1.5)
         ax = fig.add_subplot()
+        bottom = len(steps) + 0.2
         for n, cx in enumerate(x.values(), start=1):
-            ax.axvline(cx, color=FOREGROUND, lw=1, ls=":")
+            ax.plot([cx, cx], [-0.7, bottom], color=FOREGROUND, lw=1, ls=":")  # lifelines below the names
             ax.text(cx, -1, f"client {n}", ha="center", va="bottom", weight="bold")
-        ax.axvline(server_x, color=FOREGROUND, lw=1.5)
+        ax.plot([server_x, server_x], [-0.7, bottom], color=FOREGROUND, lw=1.5)
         ax.text(server_x, -1, "server", ha="center", va="bottom", weight="bold")
         for y, (e, direction, label, recorded) in enumerate(steps):
             cx = x[e.client_id]
@@ -350,8 +359,8 @@ def sequence_diagram(source, *, max_clients: int = 3, max_rows: int = 40,
                 ax.text((cx + server_x) / 2, y - 0.12, label, ha="center", va="bottom", fontsize=SMALL)
             if recorded:
                 ax.text(-0.45, y, f"{e.t * 1000:.1f} ms", ha="right", va="center", fontsize=SMALL)
-        ax.set_xlim(-1.3, server_x + 1.2)
-        ax.set_ylim(len(steps) + 0.2, -1.6)
+        ax.set_xlim(-1.1, server_x + 1.2)
+        ax.set_ylim(bottom, -1.6)
         ax.axis("off")
         ax.set_title(title)
     return fig
