@@ -200,18 +200,19 @@ class ServerMonitor(_Panel):
 
 
 class _Picker(w.FileUpload):
-    """A FileUpload that says when the browser asks for its state again.
+    """A FileUpload that says when the browser asks for its whole state again.
 
-    The browser does that after its connection to the kernel broke, which is
-    what a chosen file over :data:`UPLOAD_LIMIT` does (and after a page reload).
+    The browser does that when it has reconnected to the kernel (and after a
+    page reload), and a chosen file over :data:`UPLOAD_LIMIT` is what breaks
+    the connection: the file is lost on the way, and this is all Python sees.
     """
 
     on_resync = None
 
-    def _handle_msg(self, msg):
-        if msg.get("content", {}).get("data", {}).get("method") == "request_state" and self.on_resync:
+    def get_state(self, key=None, drop_defaults=False):
+        if key is None and self.on_resync is not None:  # not a change of one value: the whole state
             self.on_resync()
-        super()._handle_msg(msg)
+        return super().get_state(key=key, drop_defaults=drop_defaults)
 
 
 class FileSendPanel(_Panel):

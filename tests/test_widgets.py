@@ -201,17 +201,35 @@ def test_file_panel_clear_forgets_the_choice_and_the_path(tmp_path):
         assert panel.send_file() is None and "choose a file" in panel.result.value
 
 
+def browser_reconnects():
+    """What JupyterLab sends when it has reconnected to the kernel: "send me every widget's state"."""
+    from ipywidgets import Widget
+
+    sent = []
+    comm = Widget._control_comm
+    Widget._control_comm = type("Comm", (), {"send": lambda self, *a, **k: sent.append((a, k))})()
+    try:
+        Widget._handle_control_comm_msg({"content": {"data": {"method": "request_states"}}})
+    finally:
+        Widget._control_comm = comm
+    assert sent, "no states sent back"
+
+
 def test_file_panel_says_when_a_chosen_file_was_too_large_to_arrive():
     panel = FileSendPanel(("127.0.0.1", 9))
-    # A file over 10 MiB breaks the browser's connection: the file never arrives and,
-    # once reconnected, the browser asks every widget for its state again.
-    browser_message(panel.picker, {"method": "request_state"})
+    assert panel.result.value == ""
+    # A file over 10 MiB breaks the browser's connection to the kernel: the file never
+    # arrives and, once reconnected, the browser asks for every widget's state again.
+    browser_reconnects()
     shown = html.unescape(panel.result.value)
     assert "over 10 MiB" in shown and "type its path" in shown and "var(--jp-error-color1)" in shown
     panel.result.value = ""
     panel.picker.value = chosen()
-    browser_message(panel.picker, {"method": "request_state"})  # e.g. a page reload: the file is here
+    browser_reconnects()  # e.g. a page reload with a file chosen: nothing is missing
     assert panel.result.value == ""
+    panel.picker.value = ()
+    browser_message(panel.picker, {"method": "request_state"})  # the same, asked of one widget
+    assert "over 10 MiB" in html.unescape(panel.result.value)
 
 
 THEMES = Path(sys.prefix) / "share" / "jupyter" / "lab" / "themes" / "@jupyterlab"
