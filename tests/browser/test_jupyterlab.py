@@ -2,12 +2,14 @@
 
 Widgets that pass the headless tests can still fail to render or react in
 JupyterLab, where students meet them.  This test starts JupyterLab on a copy
-of the notebooks, drives Debian's Chromium with Playwright, and saves
-screenshots in build/screenshots/.
+of the notebooks, drives Debian's Chromium with Playwright, uses the panels
+and looks at the pictures in JupyterLab's light and dark theme, measures the
+colours the browser actually shows, and saves screenshots in docs/images/.
 """
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -21,7 +23,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOTS = ROOT / "build" / "screenshots"
+SCREENSHOTS = ROOT / "docs" / "images"
+THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
 
 pytestmark = [
     pytest.mark.browser,
@@ -53,8 +56,10 @@ def lab(tmp_path_factory):
     (config / "labconfig" / "page_config.json").write_text(json.dumps(
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
     port, token = free_port(), secrets.token_hex(16)
+    # Settings (the theme) in a folder of their own: the tests switch themes, never the user's.
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces")}
+           "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+           "JUPYTERLAB_SETTINGS_DIR": str(home / "settings")}
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={course}",
            "--LabApp.expose_app_in_browser=True", "--ServerApp.port_retries=0"]
@@ -75,7 +80,7 @@ def lab(tmp_path_factory):
             assert proc.poll() is None, (home / "jupyterlab.log").read_text()
             assert time.monotonic() < deadline, "JupyterLab did not start within 60 s"
             time.sleep(0.2)
-        yield {"base": base, "token": token, "course": course}
+        yield {"base": base, "token": token, "course": course, "log": home / "jupyterlab.log"}
     finally:
         family = psutil.Process(proc.pid).children(recursive=True)  # the kernels
         proc.terminate()
@@ -97,15 +102,15 @@ def browser(tmp_path_factory):
     with playwright_api.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_FLAGS, viewport={"width": 1280, "height": 900})
+            args=CHROMIUM_FLAGS, viewport={"width": 1280, "height": 1400})
         try:
             yield context
         finally:
             context.close()
 
 
-def open_and_run_all(browser, lab, notebook: str):
-    """Open a notebook, run all its cells, wait for the kernel to go idle; return the page."""
+def open_and_run_all(browser, lab, notebook: str, theme: str = "light"):
+    """Open a notebook in a theme, run all its cells, wait for the kernel to go idle; return the page."""
     page = browser.new_page()
     page.set_default_timeout(60_000)
     # ?reset: a fresh workspace, so that only this notebook opens (not the tabs of earlier pages)
@@ -115,6 +120,7 @@ def open_and_run_all(browser, lab, notebook: str):
                            " && window.jupyterapp.shell.currentWidget.sessionContext.session"
                            " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
                            " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'")
+    set_theme(page, theme)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     page.wait_for_function(
         """() => {
@@ -126,6 +132,16 @@ def open_and_run_all(browser, lab, notebook: str):
     return page
 
 
+def set_theme(page, theme: str) -> None:
+    """Switch JupyterLab's theme (the command the Settings menu runs) and wait until it shows."""
+    page.evaluate("name => window.jupyterapp.commands.execute('apputils:change-theme', {theme: name})",
+                  THEMES[theme])
+    light = "true" if theme == "light" else "false"
+    page.wait_for_function(f"() => document.body.dataset.jpThemeLight === '{light}'"
+                           f" && document.body.dataset.jpThemeName === '{THEMES[theme]}'")
+    page.wait_for_timeout(300)  # the theme's style sheet applies
+
+
 def shown_errors(page) -> list[str]:
     return [t for t in page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
             .all_inner_texts() if "Error" in t or "Traceback" in t]
@@ -134,39 +150,132 @@ def shown_errors(page) -> list[str]:
 def save(locator, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     locator.scroll_into_view_if_needed()
-    locator.screenshot(path=str(SCREENSHOTS / name))
+    locator.screenshot(path=str(SCREENSHOTS / name), animations="disabled")
 
 
-def test_echo_notebook_runs_and_its_panel_answers(browser, lab):
+def _rgba(css: str) -> tuple[float, ...]:
+    values = [float(v) for v in re.findall(r"[\d.]+", css)]
+    return tuple(values[:3]) + ((values[3],) if len(values) > 3 else (1.0,))
+
+
+def _luminance(rgb) -> float:
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (v / 255 for v in rgb)]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def shown_contrast(locator) -> float:
+    """The contrast ratio of an element's text on what is behind it, as the browser computed them."""
+    fg, bg = locator.evaluate("""el => {
+        let node = el, bg = 'rgb(255, 255, 255)';
+        while (node) {
+            const c = getComputedStyle(node).backgroundColor;
+            if (c && c !== 'transparent' && !/rgba\\(.*, 0\\)$/.test(c)) { bg = c; break; }
+            node = node.parentElement;
+        }
+        return [getComputedStyle(el).color, bg];
+    }""")
+    *text, alpha = _rgba(fg)
+    back = _rgba(bg)[:3]
+    text = [alpha * t + (1 - alpha) * b for t, b in zip(text, back)]
+    high, low = sorted((_luminance(text), _luminance(back)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def pictures_fit(page) -> list[tuple[int, int]]:
+    """(natural, shown) widths of the pictures in the outputs; JupyterLab scales wider ones down."""
+    sizes = page.locator(".jp-RenderedImage img").evaluate_all(
+        "imgs => imgs.map(i => [i.naturalWidth, Math.round(i.getBoundingClientRect().width)])")
+    assert sizes, "no picture in the notebook's outputs"
+    return sizes
+
+
+def test_echo_notebook_runs_and_its_panel_answers_enter(browser, lab):
     page = open_and_run_all(browser, lab, "01_echo.ipynb")
     assert shown_errors(page) == []
     panel = page.locator(".widget-vbox", has=page.get_by_text("Echo client")).first
+    box = panel.get_by_placeholder("type a message")
     message = "Привіт, Chromium!"
-    panel.get_by_placeholder("type a message").fill(message)
-    panel.get_by_role("button", name="Send").click()
+    box.fill(message)
+    box.press("Enter")  # Enter sends, as the Send button does
     reply = panel.get_by_text(f"got {len(message.encode())} B '{message}'")
     reply.wait_for(timeout=10_000)
     assert "✔" in reply.inner_text()
-    save(page.locator(".jp-CodeCell", has=panel).first, "echo-panel.png")
+    box.fill("ще раз")
+    panel.get_by_role("button", name="Send").click()
+    panel.get_by_text("got 11 B 'ще раз'").wait_for(timeout=10_000)
+    for natural, shown in pictures_fit(page):
+        assert natural <= shown + 1, f"a picture {natural} px wide is shown {shown} px wide"
+    for theme in THEMES:
+        set_theme(page, theme)
+        assert shown_contrast(reply) >= 4.5, theme
+        save(page.locator(".jp-CodeCell", has=panel).first, "echo-panel.png" if theme == "light" else "echo-panel-dark.png")
+        save(page.locator(".jp-RenderedImage").first, f"sequence-diagram-{theme}.png")
     page.close()
 
 
-def test_file_notebook_sends_a_chosen_file(browser, lab, tmp_path):
-    page = open_and_run_all(browser, lab, "03_file_transfer.ipynb")
+def test_many_clients_notebook_monitor_and_timeline(browser, lab):
+    page = open_and_run_all(browser, lab, "02_many_clients.ipynb")
+    assert shown_errors(page) == []
+    monitor = page.locator(".widget-vbox", has=page.locator("pre.socketlab-log")).first
+    log = monitor.locator("pre.socketlab-log")
+    lines = log.inner_text().splitlines()
+    times = [float(line.split("s", 1)[0]) for line in lines if line.strip()]
+    assert times == sorted(times, reverse=True), "the newest event comes first"
+    for natural, shown in pictures_fit(page):
+        assert natural <= shown + 1, f"a picture {natural} px wide is shown {shown} px wide"
+    for theme in THEMES:
+        set_theme(page, theme)
+        assert shown_contrast(log) >= 4.5, theme
+        save(page.locator(".jp-CodeCell", has=monitor).first, f"server-monitor-{theme}.png")
+        save(page.locator(".jp-RenderedImage").first, f"timeline-{theme}.png")
+    page.close()
+
+
+def test_file_notebook_sends_clears_and_refuses_a_large_choice(browser, lab, tmp_path):
+    page = open_and_run_all(browser, lab, "03_file_transfer.ipynb", theme="dark")
     assert shown_errors(page) == []
     chosen = tmp_path / "мій звіт.txt"
     chosen.write_text("Привіт із браузера!\n" * 5000, encoding="utf-8")
     panel = page.locator(".widget-vbox", has=page.get_by_text("File client")).first
-    with page.expect_file_chooser() as chooser:
-        panel.locator("button.widget-upload").click()
-    chooser.value.set_files(str(chosen))
-    panel.get_by_text("(1)").wait_for(timeout=10_000)  # the upload button counts the chosen file
+
+    def choose(path):
+        with page.expect_file_chooser() as chooser:
+            panel.locator("button.widget-upload").click()
+        chooser.value.set_files(str(path))
+
+    choose(chosen)
+    panel.get_by_text("chosen: мій звіт.txt (").wait_for(timeout=10_000)  # the panel names the file
     panel.get_by_role("button", name="Send").click()
-    panel.get_by_text("matches ✔").wait_for(timeout=20_000)
+    result = panel.get_by_text("matches ✔")
+    result.wait_for(timeout=20_000)
     assert panel.get_by_text("100%").is_visible()
-    assert "мій звіт.txt" in panel.inner_text()
-    saved = sorted(p.name for p in (lab["course"] / "uploads").iterdir())
-    assert "мій звіт.txt" in saved
     assert (lab["course"] / "uploads" / "мій звіт.txt").read_bytes() == chosen.read_bytes()
-    save(page.locator(".jp-CodeCell", has=panel).first, "file-panel.png")
+    for theme in ("dark", "light"):
+        set_theme(page, theme)
+        assert shown_contrast(result) >= 4.5, theme
+        save(page.locator(".jp-CodeCell", has=panel).first, "file-panel.png" if theme == "light" else "file-panel-dark.png")
+        save(page.locator(".jp-RenderedImage").first, f"file-sequence-diagram-{theme}.png")
+
+    panel.get_by_role("button", name="Clear").click()  # the choice is forgotten
+    panel.get_by_text("no file chosen").wait_for(timeout=10_000)
+    assert panel.locator("button.widget-upload").inner_text().strip().endswith("(0)")
+    assert not panel.get_by_text("matches ✔").is_visible()
+    panel.get_by_role("button", name="Send").click()
+    panel.get_by_text("choose a file (up to 10 MiB) or type a path first").wait_for(timeout=10_000)
+
+    big = tmp_path / "великий.bin"
+    big.write_bytes(os.urandom(1024) * (12 * 1024))  # 12 MiB: more than the browser can hand over
+    choose(big)
+    warning = panel.get_by_text("A file over 10 MiB cannot travel from the browser")
+    warning.wait_for(timeout=60_000)
+    assert "type its path" in warning.inner_text()
+    for theme in THEMES:
+        set_theme(page, theme)
+        assert shown_contrast(warning) >= 4.5, theme
+        save(page.locator(".jp-CodeCell", has=panel).first, f"file-panel-too-large-{theme}.png")
+    # The kernel is still there, and a typed path is the way to send such a file.
+    panel.get_by_placeholder("…or a path").fill(str(big))
+    panel.get_by_role("button", name="Send").click()
+    panel.get_by_text("matches ✔").wait_for(timeout=30_000)
+    assert (lab["course"] / "uploads" / "великий.bin").read_bytes() == big.read_bytes()
     page.close()
