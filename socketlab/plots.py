@@ -113,7 +113,7 @@ def _connections(events: Iterable[Event]) -> dict[int, dict]:
     for e in events:
         if e.client_id == 0:
             continue
-        c = conns.setdefault(e.client_id, {"first": e.t, "bytes": 0, "trouble": []})
+        c = conns.setdefault(e.client_id, {"bytes": 0, "trouble": []})
         if e.kind == "accept":
             c["accept"] = e.t
             port = _PEER_PORT.search(e.detail)
@@ -123,7 +123,9 @@ def _connections(events: Iterable[Event]) -> dict[int, dict]:
         elif e.kind in ("timeout", "error"):
             c["trouble"].append((e.t, e.kind))
         c["bytes"] += bytes_in(e)
-    return dict(sorted(conns.items(), key=lambda item: item[1].get("accept", item[1]["first"])))
+    # A connection whose accept is not in the events began before them (e.g. the close of the
+    # last client before ``clear_events()``, recorded just after it): not part of this story.
+    return dict(sorted(((cid, c) for cid, c in conns.items() if "accept" in c), key=lambda item: item[1]["accept"]))
 
 
 def timeline(source, clients: Sequence | None = None, *, title: str = "Who was served when",
@@ -160,8 +162,10 @@ def timelines(panels: dict, *, title: str = "The same clients, different servers
         for ax, (name, (source, clients)) in zip(axes, panels.items()):
             drawn |= _draw_timeline(ax, events_of(source, wait), clients, relative=True)
             ax.set_title(name)
-        for ax in axes[len(panels):]:
-            ax.set_visible(False)  # an odd number of panels leaves one empty
+        for i in range(len(panels), len(axes)):
+            axes[i].set_visible(False)  # an odd number of panels leaves one empty
+            if i >= 2:
+                axes[i - 2].xaxis.set_tick_params(labelbottom=True)  # the panel above it shows the times
         if drawn:
             fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3,
                        frameon=False)
@@ -175,7 +179,7 @@ def _draw_timeline(ax, events: Sequence[Event], clients: Sequence | None, *, rel
     connected = {run.port: run.connected for run in clients or ()
                  if run.port is not None and getattr(run, "connected", None) is not None}
     end = max((e.t for e in events), default=1.0)
-    starts = [c.get("accept", c["first"]) for c in conns.values()]
+    starts = [c["accept"] for c in conns.values()]
     first = min(starts + [connected[c["port"]] for c in conns.values() if c.get("port") in connected],
                 default=0.0)
     origin = first if relative else 0.0
@@ -190,7 +194,7 @@ def _draw_timeline(ax, events: Sequence[Event], clients: Sequence | None, *, rel
         return label
 
     for row, c in enumerate(conns.values()):
-        accept, close = c.get("accept", c["first"]) - origin, c.get("close", end) - origin
+        accept, close = c["accept"] - origin, c.get("close", end) - origin
         if c.get("port") in connected:
             wait_from = connected[c["port"]] - origin
             ax.barh(row, max(accept - wait_from, 0.0), left=wait_from, color=WAITING, height=0.5,

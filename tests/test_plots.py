@@ -281,6 +281,9 @@ def test_timelines_hides_the_spare_panel():
     fig = timelines({"a": panel, "b": panel, "c": panel})
     assert len(fig.axes) == 4
     assert [ax.get_visible() for ax in fig.axes] == [True, True, True, False]
+    fig.draw_without_rendering()
+    above_the_gap = fig.axes[1]
+    assert any(t.get_visible() and t.get_text() for t in above_the_gap.get_xticklabels())
 
 
 def test_bytes_in_counts_echo_data_and_saved_files(tmp_path):
@@ -292,3 +295,11 @@ def test_bytes_in_counts_echo_data_and_saved_files(tmp_path):
     assert sum(bytes_in(e) for e in files.events) == 1234  # the header's size is not counted again
     assert texts(ax) == ["  1234 B"]
     assert bytes_in(Event(0.0, 1, "recv", 5)) == 5 and bytes_in(Event(0.0, 1, "send", 5)) == 0
+
+
+def test_a_close_recorded_after_clear_events_is_not_a_client():
+    events = [Event(0.5, 4, "close"),  # the last client before clear_events(), closed just after it
+              Event(1.0, 5, "accept", 0, "from 127.0.0.1:5000"), Event(1.1, 5, "recv", 2, "'hi'"),
+              Event(1.1, 5, "send", 2), Event(1.2, 5, "close")]
+    assert [t.get_text() for t in timeline(events).axes[0].get_yticklabels()] == ["client 1"]
+    assert [t for t in texts(sequence_diagram(events).axes[0]) if t.startswith("client")] == ["client 1"]
