@@ -24,6 +24,7 @@ from typing import Iterable, Sequence
 import matplotlib
 from matplotlib.figure import Figure
 
+from .protocol import ERROR_CODES
 from .server import Event
 
 __all__ = ["timeline", "timelines", "sequence_diagram", "comparison", "Picture", "bytes_in"]
@@ -44,7 +45,6 @@ _STYLE = {
     "savefig.facecolor": "none", "savefig.transparent": True,
 }
 _PEER_PORT = re.compile(r":(\d+)$")
-_ERROR_CODES = ("bad-header", "bad-name", "too-large", "incomplete", "timeout", "io-error")
 
 
 class Picture(Figure):
@@ -257,6 +257,17 @@ def _unquote(detail: str) -> str:
     return detail
 
 
+def _code(event: Event) -> str:
+    """The protocol's error code of a file server's error event (``too-large: …``)."""
+    return event.detail.split(":", 1)[0]
+
+
+def _during_body(event: Event) -> bool:
+    """Whether a file server records this only once the body is coming (so after READY)."""
+    return event.kind in ("progress", "body", "recv", "saved") or (
+        event.kind in ("error", "timeout") and _code(event) in ("incomplete", "timeout"))
+
+
 def _steps(events: Sequence[Event]) -> list[tuple[Event, str, str, bool]]:
     """What travelled, as ``(event, direction, label, recorded)``, in the order it happened.
 
@@ -283,9 +294,7 @@ def _steps(events: Sequence[Event]) -> list[tuple[Event, str, str, bool]]:
             if upload:
                 upload["ready"] = True
             steps.append((e, FROM, "READY", True))
-        elif upload is not None and e.kind in ("progress", "body", "recv", "saved") or (
-                upload is not None and e.kind in ("error", "timeout")
-                and e.detail.split(":")[0] in ("incomplete", "timeout")):
+        elif upload is not None and _during_body(e):
             if not upload["ready"]:  # the body only comes after READY
                 upload["ready"] = True
                 steps.append((e, FROM, "READY", False))
@@ -315,8 +324,7 @@ def _steps(events: Sequence[Event]) -> list[tuple[Event, str, str, bool]]:
             replies = e.client_id in files_seen  # a file server's reply; an echo server's echo
             steps.append((e, FROM, (e.detail[:40] or f"reply {e.nbytes} B") if replies else f"echo {e.nbytes} B", True))
         elif e.kind in ("error", "timeout"):
-            code = e.detail.split(":")[0]
-            if code in _ERROR_CODES:  # the file server told the client so in an ERROR line
+            if _code(e) in ERROR_CODES:  # the file server told the client so in an ERROR line
                 steps.append((e, FROM, f"ERROR {e.detail[:40]}", True))
                 file.pop(e.client_id, None)
             else:
