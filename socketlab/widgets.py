@@ -32,6 +32,7 @@ TEXT = "var(--jp-content-font-color1)"
 # A file chosen in the browser travels to Python in one websocket message, and Jupyter's
 # server (tornado) drops any message over 10 MiB: the connection breaks and the file never comes.
 UPLOAD_LIMIT = 10 * 1024 * 1024
+_LIMIT = f"{UPLOAD_LIMIT // (1024 * 1024)} MiB"
 
 
 def _problem(exc: BaseException) -> str:
@@ -95,7 +96,7 @@ class EchoPanel(_Panel):
         started = time.perf_counter()
         try:
             reply = echo(text, self.address, timeout=self.timeout)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, ValueError) as exc:  # ValueError: too long, or not UTF-8
             self._show(_line(_problem(exc), ERROR))
             return None
         ms = (time.perf_counter() - started) * 1000
@@ -220,14 +221,14 @@ class FileSendPanel(_Panel):
 
     The last thing done wins: choosing a file empties the path, typing a path
     drops the chosen file; Clear forgets both.  A file chosen in the browser
-    must be under 10 MiB; for a larger one, type its path.
+    must be under :data:`UPLOAD_LIMIT` (10 MiB); for a larger one, type its path.
     """
 
     def __init__(self, address=("127.0.0.1", DEFAULT_FILE_PORT), *, timeout: float = 30.0):
         self.address = address_of(address)
         self.timeout = timeout
         self.picker = _Picker(description="Choose file", multiple=False,
-                              tooltip="a file up to 10 MiB; for a larger one, type its path")
+                              tooltip=f"a file up to {_LIMIT}; for a larger one, type its path")
         self.picker.on_resync = self._check_arrival
         self.chosen = w.HTML()
         self.path = w.Text(placeholder="…or a path next to the notebook, e.g. data/lab_report_uk.txt",
@@ -266,14 +267,14 @@ class FileSendPanel(_Panel):
         if chosen is not None:
             text = f"chosen: {chosen['name']} ({_size(chosen.get('size', len(chosen['content'])))})"
         else:
-            text = "no file chosen (up to 10 MiB; for a larger one, type its path)"
+            text = f"no file chosen (up to {_LIMIT}; for a larger one, type its path)"
         self.chosen.value = _line(text, TEXT)
 
     def _check_arrival(self) -> None:
         """The browser asked for the chooser's state again: a file too large for it may be lost."""
         if self.choice is None:
             self.result.value = _line(
-                f"{ERROR_MARK} No chosen file arrived. A file over 10 MiB cannot travel from the browser "
+                f"{ERROR_MARK} No chosen file arrived. A file over {_LIMIT} cannot travel from the browser "
                 "to Python (the connection drops it): type its path in the Path box instead.", ERROR)
 
     def clear(self) -> None:
@@ -292,7 +293,7 @@ class FileSendPanel(_Panel):
                 if not path and self.choice is not None:
                     return self._send_upload(self.choice)
             if not path:
-                raise FileNotFoundError("choose a file (up to 10 MiB) or type a path first")
+                raise FileNotFoundError(f"choose a file (up to {_LIMIT}) or type a path first")
             return self._send(Path(path), name)
         except Exception as exc:  # shown in the panel: a widget must not raise into the void
             self.result.value = _line(_problem(exc), ERROR)

@@ -286,3 +286,17 @@ def test_panels_use_no_fixed_colours(tmp_path):
     for value in (ok, failed, echo.output.value):
         assert not re.search(r"#[0-9a-fA-F]{3}\b|#[0-9a-fA-F]{6}\b", value), value
         assert "color: var(--jp-" in value
+
+
+class NotUtf8Server(socketlab.EchoServer):
+    def handle(self, conn, client_id):
+        while conn.recv(1024):
+            pass
+        conn.sendall(b"\xff\xfe")
+
+
+def test_echo_panel_shows_a_reply_that_is_not_utf8():
+    with NotUtf8Server() as server:
+        panel = EchoPanel(server.address)
+        assert panel.send("hi") is None
+    assert "✘ UnicodeDecodeError" in panel.output.value
