@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import re
+import sys
 import threading
 import time
 from typing import Iterable, Sequence
@@ -82,14 +83,30 @@ def _open_connections(events: Iterable[Event]) -> set[int]:
     return opened
 
 
+def _serves_in_this_thread(server) -> bool:
+    """An asyncio server in the event loop of this very thread: waiting here would stop it."""
+    asyncio = sys.modules.get("asyncio")  # not imported: no event loop at all
+    loop = getattr(server, "_loop", None)
+    if asyncio is None or loop is None:
+        return False
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
 def events_of(source, wait: float = 1.0) -> list[Event]:
     """The events of a server (or a list of events, as it is).
 
     A server's events are taken once every connection in them has its
-    ``close``, or after ``wait`` seconds, whichever comes first.
+    ``close``, or after ``wait`` seconds, whichever comes first.  (An asyncio
+    server serving in this thread's event loop is not waited for: it records
+    each close before the client can see it.)
     """
     if not _is_server(source):
         return list(source)
+    if _serves_in_this_thread(source):
+        return source.events
     closed = threading.Event()
 
     def on_event(event: Event) -> None:  # runs in the server's thread: only signals

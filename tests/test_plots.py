@@ -303,3 +303,26 @@ def test_a_close_recorded_after_clear_events_is_not_a_client():
               Event(1.1, 5, "send", 2), Event(1.2, 5, "close")]
     assert [t.get_text() for t in timeline(events).axes[0].get_yticklabels()] == ["client 1"]
     assert [t for t in texts(sequence_diagram(events).axes[0]) if t.startswith("client")] == ["client 1"]
+
+
+def test_pictures_do_not_wait_for_an_asyncio_server_in_their_own_event_loop():
+    import asyncio
+
+    async def main():
+        server = await socketlab.AsyncioEchoServer(idle_timeout=5).astart()
+        try:
+            reader, writer = await asyncio.open_connection(*server.address)  # a client that stays
+            for _ in range(100):
+                if server.events[-1].kind == "accept":
+                    break
+                await asyncio.sleep(0.01)
+            started = time.monotonic()
+            fig = timeline(server)  # blocking here would stop the very loop that serves it
+            waited = time.monotonic() - started
+            writer.close()
+            return fig, waited
+        finally:
+            server.stop()
+
+    fig, waited = asyncio.run(main())
+    assert waited < 0.3 and len(fig.axes[0].patches) == 1
