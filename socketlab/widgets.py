@@ -242,6 +242,7 @@ class FileSendPanel(_Panel):
         self.clear_button.on_click(lambda _: self.clear())
         self.picker.observe(self._on_choice, "value")
         self.path.observe(self._on_path, "value")
+        self.path.on_msg(self._on_path_message)
         self._show_choice()
         host, port = self.address
         self.widget = w.VBox([w.HTML(f"<b>File client</b> → {host}:{port}"), w.HBox([self.picker, self.chosen]),
@@ -256,6 +257,11 @@ class FileSendPanel(_Panel):
         if change["new"]:
             self.path.value = ""  # the file just chosen wins over a path typed before
         self._show_choice()
+
+    def _on_path_message(self, _widget, content, _buffers) -> None:
+        """Enter in the path box sends, as the Send button does."""
+        if content.get("event") == "submit":
+            self.send_file()
 
     def _on_path(self, change) -> None:
         if change["new"].strip() and self.picker.value:

@@ -300,3 +300,13 @@ def test_echo_panel_shows_a_reply_that_is_not_utf8():
         panel = EchoPanel(server.address)
         assert panel.send("hi") is None
     assert "✘ UnicodeDecodeError" in panel.output.value
+
+
+def test_enter_in_the_path_box_sends(tmp_path):
+    path = tmp_path / "typed.txt"
+    path.write_bytes(b"typed")
+    with socketlab.FileServer(tmp_path / "up") as server:
+        panel = FileSendPanel(server.address)
+        panel.path.value = str(path)
+        browser_message(panel.path, {"method": "custom", "content": {"event": "submit"}})
+        assert (tmp_path / "up" / "typed.txt").read_bytes() == b"typed"
