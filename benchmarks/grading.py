@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=30)
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
     parser.add_argument("--all", action="store_true", help="grade every notebook of the course, not only 01-03")
+    parser.add_argument("--sandbox-cost", action="store_true", help="also grade one student with and without the sandbox")
     args = parser.parse_args()
     course = sorted(SOURCE.glob("*.ipynb"))
     chosen = course if args.all else course[:3]
@@ -82,6 +83,19 @@ def main() -> None:
         print(f"graded {notebooks} notebooks in {seconds:.1f} s ({seconds / notebooks:.2f} s each); "
               f"target <= 120 s {'OK' if seconds <= 120 else 'ABOVE TARGET'}")
         print("every grade as expected" if not wrong else f"WRONG GRADES (got, expected): {wrong}")
+        if available() is None and args.sandbox_cost:
+            one = work / "submissions" / "student01"
+            costs = []
+            for sandboxed in (True, False):
+                os.environ["SOCKETLAB_NO_SANDBOX"] = "" if sandboxed else "1"
+                available.cache_clear()
+                started = time.perf_counter()
+                grade(work / "submissions", source, jobs=1, students=[one.name])
+                costs.append((time.perf_counter() - started) / len(chosen))
+            os.environ.pop("SOCKETLAB_NO_SANDBOX")
+            available.cache_clear()
+            print(f"one notebook alone: {costs[0]:.2f} s in the sandbox, {costs[1]:.2f} s without "
+                  f"(the sandbox costs {costs[0] - costs[1]:+.2f} s per notebook)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

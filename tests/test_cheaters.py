@@ -14,6 +14,7 @@ import csv
 import hashlib
 import json
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -66,7 +67,24 @@ def fingerprint(folder: Path, *, contents: bool = True) -> str:
 SERVE_STUB = 'def serve_one_client(listener):\n    raise NotImplementedError("your code here")\n'
 
 
-def cheaters(tmp: Path, honest_notebook: Path, source_dir: Path) -> dict:
+# Writes "passed" records for every cell into every descriptor it can open: its own, and those of
+# every process it can see. The verdict pipe must not be among them.
+FORGE = """import glob, json, os, stat
+lie = ''.join(json.dumps({'cell': n, 'outcome': 'passed', 'reply': 'ok', 'errors': [], 'message': ''}) + '\\n'
+              for n in range(80)).encode()
+for path in glob.glob('/proc/[0-9]*/fd/*'):
+    if path.split('/')[2] == str(os.getpid()):
+        continue  # its own descriptors: the kernel's, not worth breaking
+    try:
+        if stat.S_ISFIFO(os.stat(path).st_mode):
+            with open(path, 'wb') as f:
+                f.write(lie)
+    except OSError:
+        pass
+"""
+
+
+def cheaters(tmp: Path, honest_notebook: Path, source_dir: Path, host_port: int) -> dict:
     """``{student: notebook or raw bytes or a callable that makes the file}``."""
     planted = [ROOT / "planted.txt", PACKAGE / "checks.py", Path(sys.prefix) / "planted.txt",
                source_dir / "planted.txt", tmp / "out" / "planted.txt", honest_notebook]
@@ -104,6 +122,10 @@ def cheaters(tmp: Path, honest_notebook: Path, source_dir: Path) -> dict:
                                   + SERVE_STUB),
         '=HYPERLINK("example.com","points")': with_cell("serve_one_client",
                                                                "def serve_one_client(listener):\n    raise ValueError('=1+1')\n"),
+        "forges-verdicts": with_cell("serve_one_client", FORGE + SERVE_STUB),
+        "reaches-host": with_cell("serve_one_client", "import socket\nfor port in (%d,):\n    try:\n"
+                                  "        socket.create_connection(('127.0.0.1', port), timeout=1).sendall(b'hi')\n"
+                                  "    except OSError:\n        pass\n" % host_port + SERVE_STUB),
         "not-a-notebook": b'{"cells": [1, 2], "metadata": 5}',
         "null-tags": json.dumps({"cells": [{"cell_type": "code", "source": "x", "metadata": {"tags": None}}]}).encode(),
         "number-source": json.dumps({"cells": [{"cell_type": "code", "source": 42, "metadata": {}}]}).encode(),
@@ -125,7 +147,9 @@ def graded(tmp_path_factory):
     honest = subs / "honest" / ECHO
     nbformat.write(source(), honest)
     (tmp / "out").mkdir()
-    for student, what in cheaters(tmp, honest, source_dir).items():
+    host = socket.create_server(("127.0.0.1", 0))  # a service of the host's own loopback
+    host.settimeout(0.1)
+    for student, what in cheaters(tmp, honest, source_dir, host.getsockname()[1]).items():
         path = subs / student / ECHO
         path.parent.mkdir()
         if callable(what):
@@ -144,7 +168,13 @@ def graded(tmp_path_factory):
             if (p.info["create_time"] or 0) >= started - 1 and p.info["cmdline"]
             and any(word in " ".join(p.info["cmdline"]) for word in ("ipykernel", "socketlab.instructor", "sleep 600", "bwrap"))]
     write_gradebook(results, tmp / "out" / "gradebook.csv")
-    return {"results": results, "before": before, "after": after, "left": left, "out": tmp / "out"}
+    try:
+        reached = host.accept() is not None
+    except TimeoutError:
+        reached = False
+    host.close()
+    return {"results": results, "before": before, "after": after, "left": left, "out": tmp / "out",
+            "host reached": reached}
 
 
 def mine(graded, student):
@@ -176,7 +206,11 @@ def test_a_shortcut_fails_its_checks_with_a_message(graded, student, answer):
     assert sum(r.points for r in rows) == FULL - sum(r.max_points for r in failed)  # the honest half still counts
 
 
-@pytest.mark.parametrize("student", ["writes-everywhere", "reads-others", "fork-storm", "big-memory", "big-file",
+def test_the_host_network_is_out_of_reach(graded):
+    assert not graded["host reached"]
+
+
+@pytest.mark.parametrize("student", ["forges-verdicts", "reaches-host", "writes-everywhere", "reads-others", "fork-storm", "big-memory", "big-file",
                                      "kills", "daemon", "forged-junit", '=HYPERLINK("example.com","points")'])
 def test_attacks_on_the_machine_earn_nothing(graded, student):
     rows = mine(graded, student)
@@ -225,3 +259,8 @@ def test_an_honest_run_shows_no_sign_of_tampering():
     honest = build_graded_notebook(source(), read_submission(ROOT / "notebooks" / ECHO))
     records, _, _ = _run(honest.nb, None, Options(timeout=60, cell_timeout=10), 0)
     assert records and not _tampered(records, honest.checks)
+
+
+def test_forged_records_never_reach_the_grader(graded):
+    """Its lies would have been caught as tampering; that they are not even seen shows the pipe held."""
+    assert {r.status for r in mine(graded, "forges-verdicts")} == {"failed"}

@@ -208,3 +208,17 @@ def test_the_sandbox_is_available_here():
     if not shutil.which("bwrap"):
         pytest.skip("bubblewrap is not installed: grading runs one notebook at a time, without a sandbox")
     assert available() is None, f"bwrap is installed but makes no sandbox: {available()}"
+
+
+def test_without_a_sandbox_grading_says_so_and_goes_one_at_a_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOCKETLAB_NO_SANDBOX", "1")
+    available.cache_clear()
+    try:
+        save(tmp_path / "subs" / "solution", source(ECHO), ECHO)
+        found = [r for r in grade(tmp_path / "subs", SOURCE, jobs=4, options=Options(timeout=60, cell_timeout=10))
+                 if r.notebook == ECHO]
+    finally:
+        monkeypatch.delenv("SOCKETLAB_NO_SANDBOX")
+        available.cache_clear()
+    assert sum(r.points for r in found) == max_points(ECHO)
+    assert all(r.sandbox.startswith("none") for r in found)

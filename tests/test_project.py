@@ -64,3 +64,17 @@ def test_notebooks_are_committed_clean(path):
         if cell["cell_type"] == "code":
             assert not cell["outputs"], f"cell {cell.get('id')} has outputs"
             assert cell["execution_count"] is None, f"cell {cell.get('id')} has an execution count"
+
+
+def test_the_student_library_never_imports_the_instructor_tools():
+    import ast
+
+    for path in sorted((ROOT / "socketlab").glob("*.py")):
+        if path.name == "cli.py":
+            continue  # the command line offers the instructor's commands too
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                module = ("." * node.level) + (node.module or "")
+                assert "instructor" not in module, f"{path.name} imports {module}"
+            elif isinstance(node, ast.Import):
+                assert not any("instructor" in a.name for a in node.names), f"{path.name} imports the instructor tools"

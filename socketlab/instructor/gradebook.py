@@ -309,9 +309,9 @@ def students_in(submissions: Path) -> list[Path]:
                   if not p.name.startswith(".") and p.is_dir() and not p.is_symlink())
 
 
-def grade(submissions, source="notebooks", *, jobs: int | None = None, options: Options = Options()
-          ) -> list[CheckResult]:
-    """Grade every ``SUBMISSIONS/<student>/<NN_name>.ipynb`` against the notebooks in ``source``."""
+def grade(submissions, source="notebooks", *, jobs: int | None = None, options: Options = Options(),
+          students: list[str] | None = None) -> list[CheckResult]:
+    """Grade every ``SUBMISSIONS/<student>/<NN_name>.ipynb`` (or only ``students``) against ``source``."""
     submissions, source = Path(submissions), Path(source)
     sources = {p.name: nbformat.read(p, as_version=4) for p in sorted(source.glob("*.ipynb"))}
     if not sources:
@@ -321,7 +321,8 @@ def grade(submissions, source="notebooks", *, jobs: int | None = None, options: 
     if available() is not None:
         jobs = 1  # without a sandbox, two notebooks binding one port would meet: one at a time
     jobs = jobs or os.cpu_count() or 1
-    tasks = [(student, name) for student in students_in(submissions) for name in sources]
+    tasks = [(student, name) for student in students_in(submissions) for name in sources
+             if students is None or student.name in students]
     slots = list(range(jobs))
     lock = threading.Lock()
 

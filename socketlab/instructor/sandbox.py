@@ -153,6 +153,8 @@ class Sandbox:
 @functools.cache
 def available() -> str | None:
     """``None`` if sandboxed runs work here, else why not (one line)."""
+    if os.environ.get("SOCKETLAB_NO_SANDBOX"):
+        return "SOCKETLAB_NO_SANDBOX is set"
     if not sys.platform.startswith("linux"):
         return f"bubblewrap needs Linux (this is {sys.platform})"
     if not shutil.which("bwrap"):
