@@ -526,3 +526,22 @@ def test_an_empty_upload_is_quick(server, tmp_path):
             times.append(time.perf_counter() - started)
     times.sort()
     assert times[5] < 0.020, f"median {times[5] * 1000:.0f} ms for an empty upload"
+
+
+def test_many_uploads_of_one_name_do_not_slow_down(server, tmp_path, monkeypatch):
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"d")
+    with FileClient(server.address) as client:
+        for _ in range(300):
+            client.send(path)
+        calls = []
+        real_exists, real_link = FileServer._exists, os.link
+        monkeypatch.setattr(FileServer, "_exists", lambda self, name: calls.append(name) or real_exists(self, name))
+        monkeypatch.setattr(os, "link", lambda *a, **k: calls.append(a[1]) or real_link(*a, **k))
+        assert client.send(path).saved_name == "data (300).csv"
+    assert len(calls) <= 6, f"one upload tried {len(calls)} names"
+    monkeypatch.undo()
+    (server.folder / "data (5).csv").unlink()
+    (server.folder / "data.csv").unlink()
+    assert send_file(path, server.address).saved_name == "data.csv"  # the name itself is tried first
+    assert send_file(path, server.address).saved_name == "data (301).csv"
