@@ -68,8 +68,14 @@ def in_function(function, allowed: frozenset[str] | None = None) -> list[str]:
         scope = getattr(fn, "__globals__", {})
         closure = dict(zip(code.co_freevars, (c.cell_contents for c in fn.__closure__ or () if _filled(c))))
         for code_object in _codes(code):
+            module = None  # the course's module the previous instruction loaded, for "socketlab.echo"
             for op in dis.get_instructions(code_object):
                 name = op.argval
+                if op.opname in ("LOAD_ATTR", "LOAD_METHOD") and module is not None and found:
+                    found[-1] = f"{found[-1]}.{name}"
+                    module = None
+                    continue
+                module = None
                 if op.opname in ("LOAD_ATTR", "LOAD_METHOD") and name in REFERENCE_METHODS:
                     found.append(f".{name}()")
                 if op.opname == "IMPORT_NAME" and name.startswith("socketlab") and not _allowed(name, allowed):
@@ -80,6 +86,7 @@ def in_function(function, allowed: frozenset[str] | None = None) -> list[str]:
                 dotted = _dotted(obj) if obj is not None else None
                 if dotted and not _allowed(dotted, allowed):
                     found.append(dotted)
+                    module = obj if isinstance(obj, types.ModuleType) else None
                 elif isinstance(obj, (types.FunctionType, types.MethodType)) and dotted is None:
                     visit(obj)  # a helper the student wrote: what does it use?
 

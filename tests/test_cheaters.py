@@ -14,6 +14,7 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 import socket
 import sys
 import time
@@ -264,3 +265,35 @@ def test_an_honest_run_shows_no_sign_of_tampering():
 def test_forged_records_never_reach_the_grader(graded):
     """Its lies would have been caught as tampering; that they are not even seen shows the pipe held."""
     assert {r.status for r in mine(graded, "forges-verdicts")} == {"failed"}
+
+
+SHORTCUTS = {  # every answer of 03 and 04 written with the course's own code
+    "03_file_transfer.ipynb": {
+        "my_recv_exactly": "from socketlab import recv_exactly\n\ndef my_recv_exactly(sock, n):\n    return recv_exactly(sock, n)\n",
+        "receive_file": "def receive_file(conn, folder):\n    return socketlab.FileServer(folder).handle(conn, 1)\n",
+        "my_send_file": "def my_send_file(path, address):\n    return socketlab.send_file(path, address).saved_name\n",
+    },
+    "04_concurrency.ipynb": {
+        "serve_concurrently": "def serve_concurrently(listener, count):\n    for _ in range(count):\n"
+                              "        conn, _ = listener.accept()\n        socketlab.EchoServer().handle_connection(conn)\n",
+        "handle_echo": "async def handle_echo(reader, writer):\n    await AsyncioEchoServer()._serve_client(reader, writer)\n",
+    },
+}
+
+
+def test_answers_built_on_the_course_fail_every_check_they_feed(tmp_path):
+    source_dir = tmp_path / "source"
+    shutil.copytree(ROOT / "notebooks" / "data", source_dir / "data")
+    for name, answers in SHORTCUTS.items():
+        shutil.copy(ROOT / "notebooks" / name, source_dir / name)
+        nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+        for cell in nb.cells:
+            for function, code in answers.items():
+                if "solution" in cell.metadata.get("tags", []) and f"def {function}(" in cell.source:
+                    cell.source = code
+        (tmp_path / "subs" / "shortcuts").mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, tmp_path / "subs" / "shortcuts" / name)
+    results = grade(tmp_path / "subs", source_dir, jobs=2, options=Options(timeout=120, cell_timeout=15))
+    assert results and sum(r.points for r in results) == 0, [(r.check, r.status, r.message) for r in results]
+    assert all("write it yourself with the socket module" in r.message for r in results), \
+        [(r.check, r.message) for r in results]

@@ -53,3 +53,62 @@ def test_send_slowly_and_send_and_reset():
         assert send_slowly(server.address, "ґ".encode() * 5) == "ґ".encode() * 5
         send_and_reset(server.address, b"partial")
         assert socketlab.echo("next", server) == "next"
+
+
+# Answers written with the course's own code, as a student might in their own notebook.
+def uses_echo(message, address):
+    return socketlab.echo(message, address)
+
+
+def uses_the_server(listener):
+    conn, _ = listener.accept()
+    socketlab.EchoServer().handle(conn, 1)
+
+
+helper_alias = socketlab.recv_exactly
+
+
+def uses_an_alias(sock, n):
+    return helper_alias(sock, n)
+
+
+def uses_an_import_inside(sock, n):
+    from socketlab.streams import recv_exactly
+
+    return recv_exactly(sock, n)
+
+
+def calls_a_helper_that_cheats(message, address):
+    return uses_echo(message, address)
+
+
+@pytest.mark.parametrize("answer", [uses_echo, uses_the_server, uses_an_alias, uses_an_import_inside,
+                                    calls_a_helper_that_cheats])
+def test_no_shortcuts_refuses_the_course_code_in_one_line(answer):
+    from socketlab.checks import Shortcut, no_shortcuts
+
+    with pytest.raises(Shortcut) as caught:
+        no_shortcuts(answer)
+    message = str(caught.value)
+    assert "\n" not in message and "socket module" in message and answer.__name__ in message
+
+
+def test_an_answer_written_with_socket_passes_and_03_may_use_the_protocol():
+    from socketlab import protocol
+    from socketlab.checks import no_shortcuts
+    from socketlab.streams import recv_line
+
+    no_shortcuts(echo_once)
+
+    def receive_file(conn, folder):
+        return protocol.parse_header(recv_line(conn))
+
+    no_shortcuts(receive_file)
+
+
+def test_student_server_refuses_a_shortcut_before_it_runs():
+    from socketlab.checks import Shortcut
+
+    with pytest.raises(Shortcut, match="uses_the_server uses socketlab.EchoServer"):
+        with student_server(uses_the_server):
+            raise AssertionError("the server must not have started")
