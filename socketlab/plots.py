@@ -220,7 +220,9 @@ def _draw_timeline(ax, events: Sequence[Event], clients: Sequence | None, *, rel
                 label=once("being served"))
         for t, _kind in c["trouble"]:
             ax.plot(t - origin, row, "x", color=TROUBLE, markersize=10, mew=2, label=once("dropped (idle) or error"))
-        ax.text(max(close, accept + thinnest), row, f"  {c['bytes']} B", va="center", fontsize=SMALL)
+        # the byte count right of the bar, clear of a red mark at its end
+        ax.annotate(f"{c['bytes']} B", (max(close, accept + thinnest), row), xytext=(9 if c["trouble"] else 4, 0),
+                    textcoords="offset points", va="center", fontsize=SMALL)
     ax.set_yticks(range(len(conns)), [f"client {n}" for n in range(1, len(conns) + 1)])
     ax.invert_yaxis()  # the first client on top
     ax.set_xlabel("seconds since the first client" if relative else "seconds since the server started")

@@ -90,7 +90,7 @@ def test_timeline_without_client_records():
         socketlab.echo("b", server)
         ax = timeline(server).axes[0]
     assert len(ax.patches) == 2
-    assert texts(ax) == ["  1 B", "  1 B"]
+    assert texts(ax) == ["1 B", "1 B"]
 
 
 def test_timeline_of_no_clients_is_empty_but_drawn():
@@ -293,7 +293,7 @@ def test_bytes_in_counts_echo_data_and_saved_files(tmp_path):
         socketlab.send_file(path, files)
         ax = timeline(files).axes[0]
     assert sum(bytes_in(e) for e in files.events) == 1234  # the header's size is not counted again
-    assert texts(ax) == ["  1234 B"]
+    assert texts(ax) == ["1234 B"]
     assert bytes_in(Event(0.0, 1, "recv", 5)) == 5 and bytes_in(Event(0.0, 1, "send", 5)) == 0
 
 
