@@ -282,3 +282,18 @@ def test_file_notebook_sends_clears_and_refuses_a_large_choice(browser, lab, tmp
     panel.get_by_text("matches ✔").wait_for(timeout=30_000)
     assert (lab["course"] / "uploads" / "великий.bin").read_bytes() == big.read_bytes()
     page.close()
+
+
+def test_concurrency_pictures_fit_the_notebook(browser, lab):
+    page = open_and_run_all(browser, lab, "04_concurrency.ipynb")
+    assert shown_errors(page) == []
+    sizes = pictures_fit(page)
+    assert len(sizes) >= 2  # the four timelines and the comparison
+    for natural, shown in sizes:
+        # shown at its own size, so 8.5 pt text at 96 dpi stays 11 px on the screen
+        assert natural <= shown + 1, f"a picture {natural} px wide is shown {shown} px wide"
+    for theme in THEMES:
+        set_theme(page, theme)
+        save(page.locator(".jp-RenderedImage").first, f"timelines-{theme}.png")
+        save(page.locator(".jp-RenderedImage").nth(1), f"comparison-{theme}.png")
+    page.close()
