@@ -15,9 +15,9 @@ import signal
 import socket
 import sys
 
-from .concurrency import SERVER_KINDS
+from .concurrency import FILE_SERVER_KINDS, SERVER_KINDS
 from .echo import DEFAULT_ECHO_PORT, ReplyTooLong, echo
-from .files import DEFAULT_FILE_PORT, FILE_SERVER_KINDS, FileClient, TransferError
+from .files import DEFAULT_FILE_PORT, FileClient, TransferError
 from .protocol import LocalProtocolError, ProtocolError, name_problem
 from .server import Server, format_event
 from .streams import LineTooLong
@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default="uploads", help="folder to save files in, created if missing (default: %(default)s)")
     p.add_argument("--max-size", type=byte_size, default="1G", help="largest file accepted (default: %(default)s)")
     p.add_argument("--kind", choices=list(FILE_SERVER_KINDS), default="sequential",
-                   help="one client at a time (task 3), or a thread per client (default: %(default)s)")
+                   help="one client at a time (task 3), or many at once (default: %(default)s)")
     timeout_options(p)
     p.set_defaults(run=cmd_file_server)
 

@@ -15,20 +15,25 @@ sessions per second and latency.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import selectors
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
 
+from . import files, protocol
 from .echo import EchoServer, exchange
+from .files import FileServer, ThreadingFileServer
 from .server import Server, ThreadingMixIn, address_of, preview
+from .streams import IncompleteRead
 
 # asyncio is imported where it is used: it is most of the start-up time of a
 # `socketlab` command, and the CLI needs SERVER_KINDS for every command.
 
 __all__ = ["ThreadingEchoServer", "SelectorEchoServer", "AsyncioEchoServer", "SERVER_KINDS",
-           "LoadResult", "load"]
+           "SelectorFileServer", "FILE_SERVER_KINDS", "LoadResult", "load"]
 
 
 def _one_at_a_time_only(max_clients, deadline=None) -> None:
@@ -285,6 +290,213 @@ SERVER_KINDS = {
     "threads": ThreadingEchoServer,
     "selectors": SelectorEchoServer,
     "asyncio": AsyncioEchoServer,
+}
+
+
+# ---- files, many uploads at once in one thread ----------------------------------------
+
+
+@dataclass(eq=False)
+class _Upload:
+    sock: socket.socket
+    client_id: int
+    last_active: float
+    inbox: bytearray = field(default_factory=bytearray)  # received, not yet used
+    outbox: bytearray = field(default_factory=bytearray)  # replies not yet sent
+    header: protocol.FileHeader | None = None  # the file being received, if any
+    tmp: str | None = None
+    fd: int | None = None
+    sha: object = None
+    got: int = 0
+    write_error: OSError | None = None
+    close_by: float | None = None  # after an ERROR: drop at this time, or once the client closes
+
+
+class SelectorFileServer(FileServer):
+    """The file server as one ``selectors`` loop: every upload advances when its bytes arrive.
+
+    Nothing waits for one client, but the loop writes to disk itself: a slow
+    disk slows every upload at once (the thread-per-client kind does not).
+    """
+
+    role = "selector-file-server"
+    default_deadline = None
+
+    def __init__(self, *args, max_clients=None, deadline=None, **kwargs):
+        _one_at_a_time_only(max_clients, deadline)
+        super().__init__(*args, **kwargs)
+        self._uploads: dict[int, _Upload] = {}
+
+    def process_connection(self, conn: socket.socket, peer, client_id: int) -> None:
+        conn.setblocking(False)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c = _Upload(conn, client_id, time.monotonic())
+        self._uploads[client_id] = c
+        self.log(client_id, "accept", detail=f"from {peer[0]}:{peer[1]}")
+        self._selector.register(conn, selectors.EVENT_READ, lambda mask: self._on_ready(c, mask))
+
+    def _on_ready(self, c: _Upload, mask: int) -> None:
+        try:
+            if mask & selectors.EVENT_WRITE and c.outbox:
+                del c.outbox[: c.sock.send(c.outbox)]
+            if mask & selectors.EVENT_READ:
+                data = c.sock.recv(files.BUFFER)
+                if c.close_by is not None:  # drained and dropped: the ERROR line is out already
+                    if not data:
+                        return self._drop(c)
+                elif data:
+                    c.inbox += data
+                    self._advance(c)
+                else:
+                    self._end_of_stream(c)
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            self.handle_error(c.client_id, exc)
+            return self._drop(c)
+        c.last_active = time.monotonic()
+        if c.close_by is not None and not c.outbox:
+            if c.close_by <= c.last_active:
+                return self._drop(c)  # nothing in flight from the client: no lingering
+            _shutdown_write(c.sock)
+        if c.client_id in self._uploads:
+            wanted = selectors.EVENT_READ | (selectors.EVENT_WRITE if c.outbox else 0)
+            self._selector.modify(c.sock, wanted, self._selector.get_key(c.sock).data)
+
+    def _advance(self, c: _Upload) -> None:
+        """Use what arrived: a header line, body bytes, maybe the next header."""
+        while c.inbox and c.close_by is None:
+            if c.header is None:
+                end = c.inbox.find(b"\n")
+                if end < 0:
+                    if len(c.inbox) >= protocol.MAX_HEADER:
+                        self._refuse_later(c, "bad-header", f"no newline in the first {protocol.MAX_HEADER} bytes")
+                    return
+                line = bytes(c.inbox[: end + 1])
+                del c.inbox[: end + 1]
+                self._start_file(c, line)
+            else:
+                take = min(len(c.inbox), c.header.size - c.got)
+                self._write_body(c, bytes(c.inbox[:take]))
+                del c.inbox[:take]
+            if c.header is not None and c.got == c.header.size and c.close_by is None:
+                self._finish_file(c)
+
+    def _start_file(self, c: _Upload, line: bytes) -> None:
+        try:
+            header = protocol.parse_header(line, max_size=self.max_size)
+        except protocol.RemoteProtocolError as exc:
+            return self._refuse_later(c, exc.code, exc.message)
+        self.log(c.client_id, "header", header.size, preview(header.name.encode(), 60))
+        try:
+            c.tmp, c.fd = self.prepare_upload(header)
+        except OSError as exc:
+            return self._refuse_later(c, "io-error", f"cannot save the file: {exc.strerror or exc}")
+        c.header, c.sha, c.got, c.write_error = header, hashlib.sha256(), 0, None
+        c.outbox += protocol.build_ready()
+
+    def _write_body(self, c: _Upload, chunk: bytes) -> None:
+        c.sha.update(chunk)
+        c.got += len(chunk)
+        if c.write_error is None:
+            try:
+                files.write_all(c.fd, chunk)
+            except OSError as exc:
+                c.write_error = exc  # read the rest of the body anyway: the client hears why
+
+    def _finish_file(self, c: _Upload) -> None:
+        header, error = c.header, c.write_error
+        try:
+            if error is None:
+                os.close(c.fd)
+                c.fd = None
+                saved = self._link_under_free_name(c.tmp, header.name)
+        except OSError as exc:
+            error = exc
+        self._discard_file(c)
+        if error is not None:
+            return self._refuse_later(c, "io-error", f"cannot save the file: {error.strerror or error}")
+        digest = c.sha.hexdigest()
+        self.log(c.client_id, "saved", header.size, f"{saved} sha256 {digest[:12]}…")
+        c.outbox += protocol.build_ok(header.size, digest, saved)
+
+    def _discard_file(self, c: _Upload) -> None:
+        if c.fd is not None:
+            os.close(c.fd)
+        if c.tmp is not None:
+            self._unlink(c.tmp)  # saved under its final name by now, or dropped
+        c.header = c.tmp = c.fd = None
+
+    def _end_of_stream(self, c: _Upload) -> None:
+        if c.header is not None:
+            self._refuse_later(c, "incomplete", str(IncompleteRead(c.header.size, c.got)))
+        elif c.inbox:
+            self._refuse_later(c, "bad-header", f"the header must end with a newline: got {len(c.inbox)} "
+                               "bytes, then the connection closed")
+        else:
+            self._drop(c)  # closed between files: all is well
+
+    def _refuse_later(self, c: _Upload, code: str, message: str, linger: float = 1.0) -> None:
+        """Queue one ERROR line; the connection ends once it is out (and the client is done)."""
+        self.log(c.client_id, "timeout" if code == "timeout" else "error", detail=f"{code}: {message}")
+        self._discard_file(c)
+        c.inbox.clear()
+        c.outbox += protocol.build_error(code, message)
+        c.close_by = time.monotonic() + linger
+
+    def _drop(self, c: _Upload) -> None:
+        self._discard_file(c)
+        self._uploads.pop(c.client_id, None)
+        try:
+            self._selector.unregister(c.sock)
+        except (KeyError, ValueError, RuntimeError):
+            pass  # the selector is already closed: the server is stopping
+        c.sock.close()
+        self.log(c.client_id, "close")
+
+    def select_timeout(self) -> float | None:
+        if not self._uploads:
+            return None
+        soonest = min(c.close_by if c.close_by is not None else c.last_active + self.idle_timeout
+                      for c in self._uploads.values())
+        return max(0.0, soonest - time.monotonic())
+
+    def service_actions(self) -> None:
+        now = time.monotonic()
+        for c in list(self._uploads.values()):
+            if c.close_by is not None:
+                if now >= c.close_by:
+                    self._drop(c)
+            elif now - c.last_active >= self.idle_timeout:
+                what = "header" if c.header is None else "data"
+                silent = c.header is None and not c.inbox  # nothing in flight: close without lingering
+                self._refuse_later(c, "timeout", f"no {what} for {self.idle_timeout:g} s, dropped",
+                                   linger=0.0 if silent else 1.0)
+                try:
+                    del c.outbox[: c.sock.send(c.outbox)]
+                except OSError:
+                    pass
+                if silent or not c.outbox:
+                    self._drop(c) if silent else _shutdown_write(c.sock)
+
+    def server_close(self) -> None:
+        for c in list(self._uploads.values()):
+            self.log(c.client_id, "error", detail="dropped: server stopping")
+            self._drop(c)
+        super().server_close()
+
+
+def _shutdown_write(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+FILE_SERVER_KINDS = {
+    "sequential": FileServer,
+    "threads": ThreadingFileServer,
+    "selectors": SelectorFileServer,
 }
 
 

@@ -28,13 +28,13 @@ from . import protocol
 from .server import DeadlineExceeded, Server, ThreadingMixIn, extend_deadline, preview
 from .streams import Connection, IncompleteRead, LineTooLong, recv_line
 
-__all__ = ["FileServer", "ThreadingFileServer", "FILE_SERVER_KINDS", "FileClient", "send_file", "SendResult",
+__all__ = ["FileServer", "ThreadingFileServer", "FileClient", "send_file", "SendResult",
            "TransferError", "DEFAULT_FILE_PORT"]
 
 DEFAULT_FILE_PORT = 65433
 BUFFER = 1024 * 1024  # big enough for few system calls, small enough that memory stays flat
 SEND_CHUNK = 8 * BUFFER  # how much sendfile() sends between two progress reports
-WRITE_SLICE = 64 * 1024  # see _HashingWriter._write
+WRITE_SLICE = 64 * 1024  # see write_all
 
 
 class DiskStalled(OSError):
@@ -180,14 +180,7 @@ class FileServer(Server):
         Returns False if the connection must end.
         """
         try:
-            # Refused before the body: a disk without room, a folder we may not write in,
-            # a name whose every numbered form is taken.  (A disk that fills up meanwhile
-            # still fails a write: io-error after the body.)
-            free = shutil.disk_usage(self._dir_fd if self._dir_fd is not None else self.folder).free
-            if header.size > free:
-                raise OSError(errno.ENOSPC, f"no room for {header.size} bytes, {free} bytes free")
-            self._free_name(header.name)
-            tmp, fd = self._create_temporary()
+            tmp, fd = self.prepare_upload(header)
         except OSError as exc:
             return self._refuse(conn, client_id, "io-error", f"cannot save the file: {exc.strerror or exc}")
         writer = _HashingWriter(fd)  # owns fd from here on
@@ -213,6 +206,19 @@ class FileServer(Server):
         self.log(client_id, "saved", header.size, f"{saved} sha256 {digest[:12]}…")
         conn.sendall(protocol.build_ok(header.size, digest, saved))
         return True
+
+    def prepare_upload(self, header: protocol.FileHeader) -> tuple[str, int]:
+        """Before READY: a temporary file for the body, ``(its name, an fd open for writing)``.
+
+        Raises OSError for what is refused before the body: a disk without room, a
+        folder we may not write in, a name whose every numbered form is taken.  (A
+        disk that fills up meanwhile still fails a write: io-error after the body.)
+        """
+        free = shutil.disk_usage(self._dir_fd if self._dir_fd is not None else self.folder).free
+        if header.size > free:
+            raise OSError(errno.ENOSPC, f"no room for {header.size} bytes, {free} bytes free")
+        self._free_name(header.name)
+        return self._create_temporary()
 
     def _copy_body(self, conn, client_id, size: int, writer: "_HashingWriter"):
         """Copy exactly ``size`` bytes from ``conn`` to the writer, which hashes and writes them.
@@ -289,9 +295,6 @@ class ThreadingFileServer(ThreadingMixIn, FileServer):
     role = "threading-file-server"
 
 
-FILE_SERVER_KINDS = {"sequential": FileServer, "threads": ThreadingFileServer}
-
-
 def _process_alive(pid: str | None) -> bool:
     """Whether the process that made a temporary file may still be writing it."""
     if pid is None:
@@ -359,12 +362,7 @@ class _HashingWriter:
             os.close(self.fd)
 
     def _write(self, chunk: memoryview) -> None:
-        # Large write() calls can make the kernel hunt for large contiguous page-cache
-        # folios and stall: 1 MiB writes took up to 4x the system time of 64 KiB writes.
-        for i in range(0, len(chunk), WRITE_SLICE):
-            piece = chunk[i : i + WRITE_SLICE]
-            while piece:
-                piece = piece[os.write(self.fd, piece):]
+        write_all(self.fd, chunk)
 
     def free_buffer(self, timeout: float) -> memoryview:
         try:
@@ -389,6 +387,19 @@ class _HashingWriter:
         if self.thread.is_alive() and not self.abandoned:
             self.abandoned = True
             self.full.put(None)
+
+
+def write_all(fd: int, chunk) -> None:
+    """Write all of ``chunk`` to ``fd``, in slices.
+
+    Large write() calls can make the kernel hunt for large contiguous page-cache
+    folios and stall: 1 MiB writes took up to 4x the system time of 64 KiB writes.
+    """
+    chunk = memoryview(chunk)
+    for i in range(0, len(chunk), WRITE_SLICE):
+        piece = chunk[i : i + WRITE_SLICE]
+        while piece:
+            piece = piece[os.write(fd, piece):]
 
 
 def _lingering_close(conn: socket.socket, seconds: float = 1.0) -> None:

@@ -340,7 +340,7 @@ def test_send_file_to_a_peer_that_does_not_speak_the_protocol_is_one_line(tmp_pa
 def test_server_kinds_are_listed_once():
     from socketlab.cli import build_parser
     from socketlab.concurrency import SERVER_KINDS
-    from socketlab.files import FILE_SERVER_KINDS
+    from socketlab.concurrency import FILE_SERVER_KINDS
 
     commands = build_parser()._subparsers._group_actions[0].choices
     kinds = {name: next(a for a in p._actions if a.dest == "kind").choices for name, p in commands.items()

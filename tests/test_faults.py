@@ -18,7 +18,8 @@ import pytest
 from conftest import live_threads, open_fds, read_line
 from socketlab import echo
 from socketlab.concurrency import SERVER_KINDS
-from socketlab.files import FILE_SERVER_KINDS, FileClient, send_file
+from socketlab.concurrency import FILE_SERVER_KINDS
+from socketlab.files import FileClient, send_file
 from socketlab.streams import recv_line
 
 CLI = [sys.executable, "-m", "socketlab"]

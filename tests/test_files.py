@@ -450,11 +450,18 @@ def test_silent_clients_cost_their_idle_timeout_and_no_closing_delay(sandbox, tm
     assert waited < 4.0, f"5 silent clients of 0.3 s held the next one {waited:.1f} s"
 
 
-def test_the_threading_file_server_serves_uploads_side_by_side(sandbox, tmp_path):
-    from socketlab.files import FILE_SERVER_KINDS, ThreadingFileServer
+CONCURRENT = ["threads", "selectors"]
 
-    assert FILE_SERVER_KINDS["threads"] is ThreadingFileServer
-    with ThreadingFileServer(sandbox / "uploads", idle_timeout=10) as srv:
+
+def file_server_kind(kind):
+    from socketlab.concurrency import FILE_SERVER_KINDS
+
+    return FILE_SERVER_KINDS[kind]
+
+
+@pytest.mark.parametrize("kind", CONCURRENT)
+def test_concurrent_file_servers_serve_uploads_side_by_side(sandbox, tmp_path, kind):
+    with file_server_kind(kind)(sandbox / "uploads", idle_timeout=10) as srv:
         with socket.create_connection(srv.address, timeout=5) as slow:
             slow.sendall(b"FILE 10 slow.txt\n12345")  # half a body, then it thinks
             assert recv_line(slow) == b"READY\n"
@@ -466,6 +473,45 @@ def test_the_threading_file_server_serves_uploads_side_by_side(sandbox, tmp_path
             slow.sendall(b"67890")
             assert recv_line(slow).startswith(b"OK 10 ")
     assert saved_files(sandbox / "uploads") == {"slow.txt": b"1234567890", "quick.txt": b"quick"}
+
+
+@pytest.mark.parametrize("kind", CONCURRENT)
+def test_concurrent_file_servers_keep_the_protocol(sandbox, tmp_path, kind):
+    with file_server_kind(kind)(sandbox / "uploads", idle_timeout=0.5, max_size=1 << 24) as srv:
+        for content in (b"", b"x", os.urandom(3 << 20), UKRAINIAN.encode("cp1251")):
+            path = tmp_path / "f.bin"
+            path.write_bytes(content)
+            result = send_file(path, srv.address)
+            assert (srv.folder / result.saved_name).read_bytes() == content
+        with FileClient(srv.address) as client:  # many files on one connection, numbered names
+            assert [client.send(path, name="r.txt").saved_name for _ in range(3)] == [
+                "r.txt", "r (1).txt", "r (2).txt"]
+        with ChunkingProxy(srv.address, step=7) as proxy:  # header and body in small pieces
+            assert send_file(path, proxy.address, name="chunked.txt").saved_name == "chunked.txt"
+        assert raw_upload(srv.address, b"FILE 3 ../x\n", b"abc")[0].startswith(b"ERROR bad-name ")
+        assert raw_upload(srv.address, b"FILE 99999999 big\n")[0].startswith(b"ERROR too-large ")
+        assert raw_upload(srv.address, b"x" * 2000)[0].startswith(b"ERROR bad-header no newline")
+        with socket.create_connection(srv.address, timeout=5) as sock:
+            sock.sendall(b"FILE 3 a")
+            sock.shutdown(socket.SHUT_WR)
+            assert recv_to_end(sock).startswith(b"ERROR bad-header the header must end with a newline")
+        with socket.create_connection(srv.address, timeout=5) as sock:
+            sock.sendall(b"FILE 1000 half.txt\n" + b"h" * 500)
+            assert recv_line(sock) == b"READY\n"
+            sock.shutdown(socket.SHUT_WR)
+            assert recv_line(sock).startswith(b"ERROR incomplete expected 1000 bytes, got 500")
+        with socket.create_connection(srv.address, timeout=5) as sock:
+            started = time.monotonic()
+            assert recv_line(sock).startswith(b"ERROR timeout no header for 0.5 s")
+            assert sock.recv(10) == b""
+            assert time.monotonic() - started < 1.4, "a silent client lingered"
+        with socket.create_connection(srv.address, timeout=5) as sock:
+            sock.sendall(b"FILE 10 stalls.txt\n12345")
+            assert recv_line(sock) == b"READY\n"
+            assert recv_line(sock).startswith(b"ERROR timeout no data for 0.5 s")
+        assert srv.running
+    assert_nothing_escaped(sandbox)
+    assert "half.txt" not in saved_files(sandbox / "uploads")
 
 
 @pytest.mark.parametrize("name", ["n" * 254, "n" * 255, "n" * 251 + ".txt"])
@@ -545,3 +591,21 @@ def test_many_uploads_of_one_name_do_not_slow_down(server, tmp_path, monkeypatch
     (server.folder / "data.csv").unlink()
     assert send_file(path, server.address).saved_name == "data.csv"  # the name itself is tried first
     assert send_file(path, server.address).saved_name == "data (301).csv"
+
+
+@pytest.mark.parametrize("kind", ["sequential", *CONCURRENT])
+def test_every_file_server_kind_stops_promptly_and_drops_unfinished_uploads(sandbox, kind):
+    server = file_server_kind(kind)(sandbox / "uploads", idle_timeout=30).start()
+    mid = socket.create_connection(server.address, timeout=5)
+    mid.sendall(b"FILE 100 mid.txt\n" + b"m" * 10)
+    assert recv_line(mid) == b"READY\n"
+    idle = [socket.create_connection(server.address, timeout=5) for _ in range(3)]
+    time.sleep(0.1)
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 1.0
+    for sock in [mid, *idle]:
+        sock.close()
+    assert saved_files(sandbox / "uploads") == {}  # no final name, no temporary file
+    with file_server_kind(kind)(sandbox / "uploads", port=server.address[1]):
+        pass  # the port is free at once
