@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Callable
 
 from . import protocol
-from .server import DeadlineExceeded, Server, ThreadingMixIn, extend_deadline, preview
-from .streams import Connection, IncompleteRead, LineTooLong, recv_line
+from .server import Server, ThreadingMixIn, preview
+from .streams import Connection, DeadlineExceeded, IncompleteRead, LineTooLong, extend_deadline, recv_line
 
 __all__ = ["FileServer", "ThreadingFileServer", "FileClient", "send_file", "SendResult",
            "TransferError", "DEFAULT_FILE_PORT"]

@@ -28,7 +28,7 @@ import time
 import traceback
 from typing import Callable, NamedTuple
 
-from .streams import address_of
+from .streams import DeadlineExceeded, address_of, extend_deadline, with_deadline
 
 __all__ = ["Event", "Server", "ThreadingMixIn", "DeadlineExceeded", "running_servers", "stop_all",
            "format_event", "preview", "address_of", "extend_deadline"]
@@ -82,72 +82,6 @@ def stop_all(timeout: float = 1.0) -> int:
     for server in servers:
         server.stop(timeout)
     return len(servers)
-
-
-class DeadlineExceeded(TimeoutError):
-    """A connection stayed open longer than its server's ``deadline``."""
-
-
-class _DeadlineSocket(socket.socket):
-    """A connection whose blocking calls also end at a deadline for the whole connection.
-
-    A socket timeout limits each ``recv``, not the connection: a client sending
-    one byte every 29 s never trips a 30 s idle timeout, and holds a sequential
-    server forever.  Each call here waits at most ``min(idle timeout, time left)``.
-    """
-
-    def arm(self, seconds: float) -> None:
-        self._seconds = seconds
-        self._deadline = time.monotonic() + seconds
-
-    def extend_deadline(self, seconds: float) -> None:
-        """A little more time, e.g. to tell the client why it is being dropped."""
-        self._deadline = max(self._deadline, time.monotonic() + seconds)
-
-    def settimeout(self, value) -> None:
-        self._idle = value
-        super().settimeout(value)
-
-    def gettimeout(self):
-        return self._idle
-
-    def _bounded(self, call, *args):
-        if self._idle == 0:  # non-blocking: nothing waits, nothing to bound
-            return call(self, *args)
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise DeadlineExceeded(f"connection open for over {self._seconds:g} s")
-        super().settimeout(left if self._idle is None else min(self._idle, left))
-        try:
-            return call(self, *args)
-        except TimeoutError:
-            if time.monotonic() >= self._deadline:
-                raise DeadlineExceeded(f"connection open for over {self._seconds:g} s") from None
-            raise
-
-    def recv(self, *args):
-        return self._bounded(socket.socket.recv, *args)
-
-    def recv_into(self, *args):
-        return self._bounded(socket.socket.recv_into, *args)
-
-    def send(self, *args):
-        return self._bounded(socket.socket.send, *args)
-
-    def sendall(self, *args):
-        return self._bounded(socket.socket.sendall, *args)
-
-
-def _with_deadline(conn: socket.socket, seconds: float) -> _DeadlineSocket:
-    wrapped = _DeadlineSocket(conn.family, conn.type, conn.proto, fileno=conn.detach())
-    wrapped.arm(seconds)
-    return wrapped
-
-
-def extend_deadline(conn: socket.socket, seconds: float = 2.0) -> None:
-    """Give a connection ``seconds`` more before its deadline (no-op without a deadline)."""
-    if isinstance(conn, _DeadlineSocket):
-        conn.extend_deadline(seconds)
 
 
 _DEFAULT = object()
@@ -457,7 +391,7 @@ class Server:
     def handle_connection(self, conn: socket.socket, peer, client_id: int) -> None:
         """setup / handle / finish: whatever the client does, the connection is closed."""
         if self.deadline is not None:
-            conn = _with_deadline(conn, self.deadline)
+            conn = with_deadline(conn, self.deadline)
         with self._conns_lock:
             self._conns.add(conn)
         self._current.conn = conn

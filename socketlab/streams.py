@@ -8,9 +8,10 @@ sent in one ``send()``, or bytes of two sends at once.  These helpers turn
 from __future__ import annotations
 
 import socket
+import time
 
-__all__ = ["Connection", "IncompleteRead", "LineTooLong", "address_of", "recv_exactly", "recv_line",
-           "recv_to_end"]
+__all__ = ["Connection", "DeadlineExceeded", "DeadlineSocket", "IncompleteRead", "LineTooLong", "address_of",
+           "extend_deadline", "recv_exactly", "recv_line", "recv_to_end", "with_deadline"]
 
 CHUNK = 64 * 1024
 
@@ -112,3 +113,73 @@ def recv_to_end(sock: socket.socket) -> bytes:
     while chunk := sock.recv(CHUNK):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+# ---- a deadline for a whole connection -------------------------------------------------
+
+
+class DeadlineExceeded(TimeoutError):
+    """A connection stayed open longer than its server's ``deadline``."""
+
+
+class DeadlineSocket(socket.socket):
+    """A connection whose blocking calls also end at a deadline for the whole connection.
+
+    A socket timeout limits each ``recv``, not the connection: a client sending
+    one byte every 29 s never trips a 30 s idle timeout, and holds a sequential
+    server forever.  Each call here waits at most ``min(idle timeout, time left)``.
+    """
+
+    def arm(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._deadline = time.monotonic() + seconds
+
+    def extend_deadline(self, seconds: float) -> None:
+        """A little more time, e.g. to tell the client why it is being dropped."""
+        self._deadline = max(self._deadline, time.monotonic() + seconds)
+
+    def settimeout(self, value) -> None:
+        self._idle = value
+        super().settimeout(value)
+
+    def gettimeout(self):
+        return self._idle
+
+    def _bounded(self, call, *args):
+        if self._idle == 0:  # non-blocking: nothing waits, nothing to bound
+            return call(self, *args)
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded(f"connection open for over {self._seconds:g} s")
+        super().settimeout(left if self._idle is None else min(self._idle, left))
+        try:
+            return call(self, *args)
+        except TimeoutError:
+            if time.monotonic() >= self._deadline:
+                raise DeadlineExceeded(f"connection open for over {self._seconds:g} s") from None
+            raise
+
+    def recv(self, *args):
+        return self._bounded(socket.socket.recv, *args)
+
+    def recv_into(self, *args):
+        return self._bounded(socket.socket.recv_into, *args)
+
+    def send(self, *args):
+        return self._bounded(socket.socket.send, *args)
+
+    def sendall(self, *args):
+        return self._bounded(socket.socket.sendall, *args)
+
+
+def with_deadline(conn: socket.socket, seconds: float) -> "DeadlineSocket":
+    """``conn`` as a :class:`DeadlineSocket` that ends ``seconds`` from now (``conn`` itself is spent)."""
+    wrapped = DeadlineSocket(conn.family, conn.type, conn.proto, fileno=conn.detach())
+    wrapped.arm(seconds)
+    return wrapped
+
+
+def extend_deadline(conn: socket.socket, seconds: float = 2.0) -> None:
+    """Give a connection ``seconds`` more before its deadline (no-op without a deadline)."""
+    if isinstance(conn, DeadlineSocket):
+        conn.extend_deadline(seconds)

@@ -1,5 +1,6 @@
 import socket
 import threading
+import time
 
 import pytest
 
@@ -125,3 +126,25 @@ def test_the_bottom_layer_imports_nothing_of_the_package(module):
             assert node.level == 0 and not (node.module or "").startswith("socketlab"), ast.unparse(node)
         elif isinstance(node, ast.Import):
             assert not any(a.name.startswith("socketlab") for a in node.names), ast.unparse(node)
+
+
+def test_a_deadline_socket_ends_a_trickle_that_no_idle_timeout_would(tcp_pair):
+    from socketlab.streams import DeadlineExceeded, extend_deadline, with_deadline
+
+    client, server = tcp_pair()
+    conn = with_deadline(server, 0.5)
+    conn.settimeout(5.0)
+    assert conn.gettimeout() == 5.0
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded, match="open for over 0.5 s"):
+        while True:
+            client.sendall(b"x")  # always something to read: each recv returns at once
+            conn.recv(1)
+            time.sleep(0.05)
+    assert 0.4 < time.monotonic() - started < 2.0
+    with pytest.raises(DeadlineExceeded):
+        conn.sendall(b"late")
+    extend_deadline(conn, 1.0)  # a moment to say why
+    conn.sendall(b"bye")
+    assert client.recv(10).endswith(b"bye")
+    conn.close()
