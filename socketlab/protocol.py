@@ -122,9 +122,9 @@ def name_problem(name: str) -> str | None:
     return None
 
 
-def check_name(name: str, *, error=LocalProtocolError, **kwargs) -> str:
+def check_name(name: str, *, error=LocalProtocolError) -> str:
     """Return ``name`` if it is a valid file name, else raise ``error("bad-name", why)``."""
-    problem = name_problem(name, **kwargs)
+    problem = name_problem(name)
     if problem:
         raise error("bad-name", problem)
     return name
