@@ -1,5 +1,6 @@
 import hashlib
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ChunkingProxy, live_threads, open_fds, read_line, reset
-from socketlab import protocol
+from socketlab import files, protocol
 from socketlab.files import FileClient, FileServer, TransferError, send_file
 from socketlab.streams import recv_line, recv_to_end
 
@@ -346,8 +347,6 @@ def test_upload_by_hand_with_netcat(server):
 
 
 def test_a_stalled_disk_is_an_io_error_and_the_server_goes_on(sandbox, tmp_path, monkeypatch):
-    from socketlab import files
-
     release = threading.Event()
     real_write = files._HashingWriter._write
 
@@ -609,3 +608,33 @@ def test_every_file_server_kind_stops_promptly_and_drops_unfinished_uploads(sand
     assert saved_files(sandbox / "uploads") == {}  # no final name, no temporary file
     with file_server_kind(kind)(sandbox / "uploads", port=server.address[1]):
         pass  # the port is free at once
+
+
+def test_sizes_timeouts_and_the_deadline_mid_body(sandbox, tmp_path):
+    with FileServer(sandbox / "uploads", idle_timeout=0.5, deadline=3.0) as srv:
+        with FileClient(srv.address) as client:
+            for size in (0, 1, 65537, 3 * files.BUFFER + 1, 10 * files.BUFFER):
+                path = tmp_path / f"{size}.bin"
+                path.write_bytes(os.urandom(size))
+                result = client.send(path)
+                assert (srv.folder / result.saved_name).read_bytes() == path.read_bytes()
+        with socket.create_connection(srv.address, timeout=5) as sock:
+            sock.sendall(b"FILE 1000 half.txt\n" + b"h" * 500)
+            assert recv_line(sock) == b"READY\n"
+            sock.shutdown(socket.SHUT_WR)
+            assert recv_line(sock).startswith(b"ERROR incomplete expected 1000 bytes, got 500")
+        with socket.create_connection(srv.address, timeout=5) as sock:
+            sock.sendall(b"FILE 10 stalls.txt\n12345")
+            assert recv_line(sock) == b"READY\n"
+            assert recv_line(sock).startswith(b"ERROR timeout no data for 0.5 s")
+        with socket.create_connection(srv.address, timeout=5) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.sendall(b"FILE 100 trickle.txt\n")
+            assert recv_line(sock) == b"READY\n"
+            for _ in range(40):  # a byte every 0.2 s: never idle, but over the deadline
+                sock.sendall(b"t")
+                if select.select([sock], [], [], 0.2)[0]:
+                    break
+            assert recv_line(sock).startswith(b"ERROR timeout connection open for over 3 s")
+    assert_nothing_escaped(sandbox)
+    assert not any(name.startswith(("half", "stalls", "trickle")) for name in saved_files(sandbox / "uploads"))
