@@ -15,8 +15,8 @@ def echo_once(listener):
 
 
 def test_student_server_runs_a_good_function():
-    with student_server(echo_once) as address:
-        assert socketlab.echo("hi", address) == "hi"
+    with student_server(echo_once) as session:
+        assert socketlab.echo("hi", session.address) == "hi"
 
 
 def test_a_function_that_raises_fails_fast_with_its_error():
@@ -24,8 +24,8 @@ def test_a_function_that_raises_fails_fast_with_its_error():
         raise NotImplementedError("your code here")
 
     with pytest.raises(AssertionError, match="raised NotImplementedError: your code here"):
-        with student_server(stub, timeout=5) as address:
-            socketlab.echo("hi", address, timeout=5)
+        with student_server(stub, timeout=5) as session:
+            socketlab.echo("hi", session.address, timeout=5)
 
 
 def test_a_function_that_never_returns_is_reported():
@@ -37,14 +37,14 @@ def test_a_function_that_never_returns_is_reported():
         conn.close()
 
     with pytest.raises(AssertionError, match="still running"):
-        with student_server(forever, timeout=0.5) as address:
-            socket.create_connection(address, timeout=5).close()
+        with student_server(forever, timeout=0.5) as session:
+            socket.create_connection(session.address, timeout=5).close()
     stop.set()
 
 
 def test_a_function_that_waits_for_nobody_gives_up():
     with pytest.raises(AssertionError, match="raised TimeoutError"):
-        with student_server(echo_once, timeout=0.3):
+        with student_server(echo_once, timeout=0.1):
             pass
 
 

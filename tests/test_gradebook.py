@@ -189,9 +189,17 @@ def test_gradebook_feedback_and_summary(results, tmp_path):
 
 
 def test_hidden_tests_are_named_but_not_shown(tmp_path):
-    """A client that echoes without talking to the server passes the visible check only."""
+    """A client that stops reading after 4 MB passes the visible check only."""
     nb = source(ECHO)
-    solution_cell(nb, "my_echo").source = "def my_echo(message, address):\n    return message\n"
+    solution_cell(nb, "my_echo").source = (
+        "def my_echo(message, address):\n"
+        "    with socket.create_connection(address, timeout=5) as sock:\n"
+        "        sock.sendall(message.encode())\n"
+        "        sock.shutdown(socket.SHUT_WR)\n"
+        "        data = b''\n"
+        "        while len(data) < 4_000_000 and (chunk := sock.recv(65536)):\n"
+        "            data += chunk\n"
+        "    return data.decode(errors='replace')\n")
     save(tmp_path / "subs" / "faker", nb, ECHO)
     found = [r for r in grade(tmp_path / "subs", SOURCE, jobs=1, options=Options(timeout=60, cell_timeout=10))
              if r.notebook == ECHO]
@@ -199,9 +207,9 @@ def test_hidden_tests_are_named_but_not_shown(tmp_path):
     assert faked.points == 0 and faked.hidden
     write_gradebook(found, tmp_path / "gradebook.csv")
     write_feedback(found, tmp_path / "feedback")
-    assert "must really send" not in (tmp_path / "gradebook.csv").read_text(encoding="utf-8")
+    assert "3000000" not in (tmp_path / "gradebook.csv").read_text(encoding="utf-8")
     feedback = (tmp_path / "feedback" / "faker.md").read_text(encoding="utf-8")
-    assert "hidden tests failed" in feedback and "must really send" not in feedback
+    assert "hidden tests failed" in feedback and "3000000" not in feedback
 
 
 def test_the_sandbox_is_available_here():

@@ -1,0 +1,269 @@
+"""What check cells call: run a student's code safely, judge it, and say in one line what to fix.
+
+A check runs the student's function in a thread of its own with a time limit,
+talks to it over real sockets on 127.0.0.1, and fails with a
+:class:`CheckFailed`: one short line (``✘ sent …, got back …: fix …``). In a
+notebook that line is all the student sees, not a traceback through the
+course's code; when the student's own code raised, its frames come with it.
+When a check ends, every socket the student's code opened during it is closed
+under it, so no loop of theirs spins on in the background.
+
+An answer built on the course's own servers and clients is refused
+(:func:`no_shortcuts`, see :mod:`socketlab.shortcuts`). The checks of each
+notebook are in :mod:`.echo`, :mod:`.files` and :mod:`.concurrency`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import select
+import socket
+import threading
+import traceback
+from typing import Callable, Iterator
+
+from .. import shortcuts
+
+__all__ = ["CheckFailed", "Shortcut", "fail", "no_shortcuts", "student_server", "call_student", "preview",
+           "send_slowly", "send_and_reset"]
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class CheckFailed(AssertionError):
+    """A check that failed: its message is what the student reads, and all they need."""
+
+
+class Shortcut(CheckFailed):
+    """An answer that calls the course's reference implementation."""
+
+
+def fail(text: str) -> None:
+    raise CheckFailed(f"✘ {text}")
+
+
+def preview(data, limit: int = 40) -> str:
+    """``'Привіт…' (12 bytes)``: enough of a message to recognise it."""
+    if isinstance(data, str):
+        shown = data if len(data) <= limit else data[:limit] + "…"
+        return f"{shown!r} ({len(data)} characters)"
+    head = bytes(data[:limit])
+    try:
+        shown = repr(head.decode("utf-8"))  # text, as the student sent it (a cut letter shows as bytes)
+    except UnicodeDecodeError:
+        shown = repr(head)
+    return f"{shown}{'…' if len(data) > limit else ''} ({len(data)} bytes)"
+
+
+def no_shortcuts(function) -> None:
+    """Fail with one line if ``function`` (or a function of the notebook it calls) uses the answer key."""
+    used = shortcuts.in_function(function)
+    if used:
+        name = getattr(function, "__name__", "your function")
+        raise Shortcut(f"✘ {name} uses {', '.join(used)} from the course: {shortcuts.FIX}") from None
+
+
+def _student_frames(exc: BaseException) -> str:
+    """The traceback of ``exc`` with only the student's frames (not the course's, not the standard library's)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith(_PACKAGE) and not f.filename.startswith(os.path.dirname(os.__file__))]
+    lines = [f"    {f.name}(), line {f.lineno}: {(f.line or '').strip()}" for f in frames[-4:]]
+    return "\n".join(lines)
+
+
+def raised(who: str, exc: BaseException, hint: str = "") -> CheckFailed:
+    """The failure for a student function that raised: the error, the student's frames, a hint."""
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    frames = _student_frames(exc)
+    return CheckFailed(f"✘ {who} raised {what}" + (f": {hint}" if hint else "") + (f"\n{frames}" if frames else ""))
+
+
+# ---- the sockets a student's code opened, closed under it ------------------------------------------
+
+
+def _open_sockets() -> dict[int, socket.socket]:
+    return {id(s): s for s in gc.get_objects() if isinstance(s, socket.socket) and s.fileno() != -1}
+
+
+def _close_new(before: dict[int, socket.socket]) -> None:
+    """Close every socket opened since ``before``: a thread blocked or spinning on one wakes up and ends."""
+    for key, sock in _open_sockets().items():
+        if key not in before:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+class _Listener(socket.socket):
+    """The listener a student's server gets: it remembers what it accepted (and can time it out)."""
+
+    def __init__(self, *args, conn_timeout: float | None = None, send_buffer: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.accepted: list[socket.socket] = []
+        self.conn_timeout = conn_timeout
+        self.send_buffer = send_buffer
+
+    def accept(self):
+        conn, peer = super().accept()
+        self.accepted.append(conn)
+        if self.conn_timeout is not None:
+            conn.settimeout(self.conn_timeout)
+        if self.send_buffer is not None:  # a small buffer: a single send() cannot take a large reply
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
+        return conn, peer
+
+
+class Session:
+    """What a check learns about a running student server."""
+
+    def __init__(self, listener: _Listener):
+        self.listener = listener
+        self.address = listener.getsockname()[:2]
+        self.failure: BaseException | None = None
+        self.done = threading.Event()
+        self.closing = False
+        self.unaccepted = False
+
+    @property
+    def accepts(self) -> int:
+        return len(self.listener.accepted)
+
+
+@contextlib.contextmanager
+def student_server(serve: Callable[[socket.socket], object], *, timeout: float = 5.0,
+                   conn_timeout: float | None = None, send_buffer: int | None = None,
+                   name: str | None = None) -> Iterator[Session]:
+    """Run ``serve(listener)`` in a thread on a fresh 127.0.0.1 port; yield a :class:`Session`.
+
+    If ``serve`` raises, the listener is closed at once and the check fails with
+    that error and the student's frames. Leaving the block closes every socket
+    the student's code opened and waits (bounded) for ``serve`` to end.
+    """
+    no_shortcuts(serve)
+    name = name or getattr(serve, "__name__", "your server")
+    before = _open_sockets()
+    listener = _Listener(socket.AF_INET, socket.SOCK_STREAM, conn_timeout=conn_timeout, send_buffer=send_buffer)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(timeout)  # a serve() that waits for a client who never comes gives up
+    session = Session(listener)
+
+    def run() -> None:
+        try:
+            serve(listener)
+        except BaseException as exc:  # reported in the main thread, never printed here
+            if not session.closing:  # not an error of ours from closing its sockets after the check
+                session.failure = exc
+                with contextlib.suppress(OSError, ValueError):  # a client waiting that was never accepted?
+                    session.unaccepted = bool(select.select([listener], [], [], 0)[0])
+            listener.close()
+        finally:
+            session.done.set()
+
+    thread = threading.Thread(target=run, name="student-server", daemon=True)
+    thread.start()
+    try:
+        yield session
+    except BaseException:
+        if session.failure is not None:  # the student's error says more than what the client saw
+            raise _failure(session, name) from None
+        raise
+    finally:
+        session.done.wait(0.2)  # a server that returns by itself returns now
+        finished = session.done.is_set()
+        session.closing = True
+        _close_new(before)
+        listener.close()
+        thread.join(2)
+    if session.failure is not None:
+        raise _failure(session, name) from None
+    if not finished:
+        fail(f"your {name} was still running after its last client left: it should return")
+
+
+def _failure(session: Session, name: str) -> CheckFailed:
+    if session.accepts == 0 and session.unaccepted:
+        return CheckFailed(f"✘ your {name} never accepted a client on the listener it was given: call "
+                           "listener.accept() (a socket of your own, on a port of your own, gets no clients)")
+    return raised(f"your {name}", session.failure, _hint(session.failure))
+
+
+def _hint(exc: BaseException) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "bytes are not text: a letter may be split between two recv()s, so do not decode the pieces"
+    if isinstance(exc, OSError):
+        return "a client that vanishes or goes silent raises an OSError: catch it and go on"
+    return ""
+
+
+def call_student(function: Callable, *args, timeout: float = 10.0, on_timeout: str = ""):
+    """``function(*args)`` in a thread, within ``timeout`` seconds; its sockets are closed if it overruns."""
+    no_shortcuts(function)
+    before = _open_sockets()
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(("ok", function(*args)))
+        except BaseException as exc:
+            outcome.append(("raised", exc))
+
+    thread = threading.Thread(target=run, name="student-code", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        _close_new(before)
+        thread.join(2)
+        fail(on_timeout or f"{function.__name__} did not return within {timeout:g} s")
+    kind, value = outcome[0]
+    if kind == "raised":
+        raise raised(function.__name__, value) from None
+    return value
+
+
+# ---- clients that misbehave on purpose -------------------------------------------------------------
+
+
+def send_slowly(address, data: bytes, *, step: int = 1, timeout: float = 5.0) -> bytes:
+    """A client that writes ``step`` bytes per send(), then reads the reply to its end."""
+    with socket.create_connection(address, timeout=timeout) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(0, len(data), step):
+            sock.sendall(data[i : i + step])
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def send_and_reset(address, data: bytes, *, timeout: float = 5.0) -> None:
+    """A client that sends ``data`` and then crashes: its connection ends with a reset."""
+    sock = socket.create_connection(address, timeout=timeout)
+    sock.sendall(data)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()
+
+
+# ---- in a notebook: a failed check is its one line, not a traceback -------------------------------
+
+
+def _show_in_notebook() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def short(shell, etype, value, tb, tb_offset=None):
+        # Shown as the cell's error (the grader sees it as one); only the message, in red.
+        shell._showtraceback(etype, value, [f"\x1b[31m{line}\x1b[0m" for line in str(value).splitlines()])
+
+    shell.set_custom_exc((CheckFailed,), short)
+
+
+_show_in_notebook()

@@ -1,0 +1,327 @@
+"""The wrong answers students write for exercises 1-3, and the one line each check gives them.
+
+Every wrong answer must fail its check every time, with a message naming the fix;
+the reference answers must pass (50 times in a row in the slow family).
+"""
+
+import socket
+import threading
+import time
+
+import pytest
+
+from socketlab.checks import CheckFailed, echo as check
+
+# ---- exercise 1: serve_one_client --------------------------------------------------------------------
+
+
+def serve_one_client(listener):  # the reference answer
+    conn, _ = listener.accept()
+    with conn:
+        conn.settimeout(5)
+        while data := conn.recv(4096):
+            conn.sendall(data)
+
+
+def single_recv(listener):
+    conn, _ = listener.accept()
+    with conn:
+        conn.sendall(conn.recv(1024))
+
+
+def one_big_recv(listener):
+    conn, _ = listener.accept()
+    with conn:
+        conn.sendall(conn.recv(1_000_000))
+
+
+def send_not_sendall(listener):
+    conn, _ = listener.accept()
+    with conn:
+        while data := conn.recv(1_000_000):
+            conn.send(data)
+
+
+def decodes_each_piece(listener):
+    conn, _ = listener.accept()
+    with conn:
+        while data := conn.recv(4096):
+            conn.sendall(data.decode("utf-8").encode("utf-8"))
+
+
+kept = []
+
+
+def never_closes(listener):
+    conn, _ = listener.accept()
+    kept.append(conn)  # "closed later"
+    while data := conn.recv(4096):
+        conn.sendall(data)
+
+
+def own_fixed_port(listener):  # the docs' example, pasted
+    with socket.create_server(("127.0.0.1", 0)) as own:
+        own.settimeout(3)
+        conn, _ = own.accept()
+        with conn:
+            while data := conn.recv(1024):
+                conn.sendall(data)
+
+
+def serves_forever(listener):
+    while True:
+        conn, _ = listener.accept()
+        with conn:
+            while data := conn.recv(4096):
+                conn.sendall(data)
+
+
+def stub(listener):
+    raise NotImplementedError("your code here")
+
+
+WRONG_SERVERS = {
+    single_recv: "recv in a loop",
+    one_big_recv: "recv in a loop",
+    send_not_sendall: "sendall",
+    decodes_each_piece: "do not decode",
+    never_closes: "close conn",
+    own_fixed_port: "listener.accept()",
+    serves_forever: "it should return",
+    stub: "NotImplementedError",
+}
+
+
+def fails_with(check_function, answer, *args):
+    with pytest.raises(CheckFailed) as caught:
+        check_function(answer, *args)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("answer", WRONG_SERVERS, ids=lambda f: f.__name__)
+def test_every_wrong_echo_server_fails_with_its_hint(answer):
+    messages = []
+    for check_function in (check.echo_server, check.echo_server_pieces):
+        try:
+            check_function(answer)
+        except CheckFailed as exc:
+            messages.append(str(exc))
+    both = "\n".join(messages)
+    assert WRONG_SERVERS[answer] in both, both
+    assert all(line.startswith(("✘", "    ")) for line in both.splitlines()), both
+
+
+def test_a_single_recv_fails_the_pieces_check_too():
+    assert "recv in a loop" in fails_with(check.echo_server_pieces, single_recv)
+    assert "recv in a loop" in fails_with(check.echo_server_pieces, one_big_recv)
+
+
+def test_the_student_frames_are_shown_for_their_own_error():
+    message = fails_with(check.echo_server_pieces, decodes_each_piece)
+    assert "UnicodeDecodeError" in message and "decodes_each_piece(), line" in message
+    assert "socketlab" not in message
+
+
+def test_the_reference_server_passes(capsys):
+    check.echo_server(serve_one_client)
+    check.echo_server_pieces(serve_one_client)
+    assert "✔" in capsys.readouterr().out
+
+
+# ---- exercise 2: my_echo ------------------------------------------------------------------------
+
+
+def my_echo(message, address):
+    with socket.create_connection(address, timeout=5) as sock:
+        sock.sendall(message.encode("utf-8"))
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(4096):
+            chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8")
+
+
+def no_half_close(message, address):
+    with socket.create_connection(address, timeout=5) as sock:
+        sock.sendall(message.encode())
+        chunks = []
+        while chunk := sock.recv(4096):
+            chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
+def client_single_recv(message, address):
+    with socket.create_connection(address, timeout=5) as sock:
+        sock.sendall(message.encode())
+        sock.shutdown(socket.SHUT_WR)
+        return sock.recv(1_000_000).decode(errors="replace")
+
+
+def counts_characters(message, address):
+    with socket.create_connection(address, timeout=5) as sock:
+        sock.sendall(message.encode())
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while len(data) < len(message):
+            data += sock.recv(4096)
+    return data.decode(errors="replace")
+
+
+def client_decodes_each_piece(message, address):
+    with socket.create_connection(address, timeout=5) as sock:
+        sock.sendall(message.encode())
+        sock.shutdown(socket.SHUT_WR)
+        text = ""
+        while chunk := sock.recv(4096):
+            text += chunk.decode()
+    return text
+
+
+def returns_bytes(message, address):
+    with socket.create_connection(address, timeout=5) as sock:
+        sock.sendall(message.encode())
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+    return data
+
+
+def uses_send(message, address):
+    with socket.create_connection(address, timeout=5) as sock:
+        sock.send(message.encode())
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+    return data.decode(errors="replace")
+
+
+def no_network(message, address):
+    return message
+
+
+WRONG_CLIENTS = {
+    no_half_close: "shutdown(socket.SHUT_WR)",
+    client_single_recv: "recv in a loop",
+    counts_characters: "bytes, not characters",
+    client_decodes_each_piece: "decode once",
+    returns_bytes: "should return a str",
+    no_network: "without connecting",
+}
+
+
+@pytest.mark.parametrize("answer", WRONG_CLIENTS, ids=lambda f: f.__name__)
+def test_every_wrong_echo_client_fails_with_its_hint(answer):
+    message = fails_with(check.echo_client, answer)
+    assert WRONG_CLIENTS[answer] in message, message
+
+
+def test_the_reference_client_passes():
+    check.echo_client(my_echo)
+
+
+# ---- exercise 3: serve_clients -------------------------------------------------------------------
+
+
+def serve_clients(listener, count):
+    for _ in range(count):
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(2)
+            try:
+                while data := conn.recv(4096):
+                    conn.sendall(data)
+            except OSError:
+                pass
+
+
+def while_true(listener, count):  # the notebook's own model of a permanent server
+    while True:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(2)
+            try:
+                while data := conn.recv(4096):
+                    conn.sendall(data)
+            except OSError:
+                pass
+
+
+def one_client_only(listener, count):
+    conn, _ = listener.accept()
+    with conn:
+        while data := conn.recv(4096):
+            conn.sendall(data)
+
+
+def no_timeout(listener, count):
+    for _ in range(count):
+        conn, _ = listener.accept()
+        with conn:
+            try:
+                while data := conn.recv(4096):
+                    conn.sendall(data)
+            except OSError:
+                pass
+
+
+def no_except(listener, count):
+    for _ in range(count):
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(2)
+            while data := conn.recv(4096):
+                conn.sendall(data)
+
+
+WRONG_SEQUENTIAL = {
+    while_true: (check.sequential_server, "not while True"),
+    one_client_only: (check.sequential_server, "one after another"),
+    no_timeout: (check.survives_bad_clients, "conn.settimeout"),
+    no_except: (check.survives_bad_clients, "OSError"),
+}
+
+
+@pytest.mark.parametrize("answer", WRONG_SEQUENTIAL, ids=lambda f: f.__name__)
+def test_every_wrong_sequential_server_fails_with_its_hint(answer):
+    check_function, hint = WRONG_SEQUENTIAL[answer]
+    assert hint in fails_with(check_function, answer)
+
+
+def test_the_reference_sequential_server_passes():
+    check.sequential_server(serve_clients)
+    check.survives_bad_clients(serve_clients)
+
+
+# ---- after a check ---------------------------------------------------------------------------------
+
+
+def spins_forever(listener):
+    conn, _ = listener.accept()
+    while True:  # no test for the end of the stream: recv returns b'' for ever
+        try:
+            data = conn.recv(4096)
+        except OSError:
+            return
+        conn.sendall(data)
+
+
+def test_no_student_thread_runs_on_after_a_check():
+    threads = threading.active_count()
+    with pytest.raises(CheckFailed):
+        check.echo_server(spins_forever)
+    time.sleep(0.2)
+    assert threading.active_count() <= threads
+    cpu = time.process_time()
+    time.sleep(0.5)
+    assert time.process_time() - cpu < 0.2, "something still spins"
+
+
+@pytest.mark.slow
+def test_the_reference_answers_pass_50_times_in_a_row():
+    for _ in range(50):
+        check.echo_server(serve_one_client)
+        check.echo_server_pieces(serve_one_client)
+        check.echo_client(my_echo)
+        check.sequential_server(serve_clients)
