@@ -23,6 +23,7 @@ import itertools
 import math
 import selectors
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -85,6 +86,22 @@ def stop_all(timeout: float = 1.0) -> int:
 
 
 _DEFAULT = object()
+
+
+def reuse_address_option() -> int | None:
+    """The socket option that lets a restarted server bind its port at once, or None.
+
+    Linux, macOS and the BSDs: ``SO_REUSEADDR``, so a port whose old connections sit
+    in TIME_WAIT can be bound again (a second *listening* socket is still refused).
+    Windows (and Cygwin): none, as ``socket.create_server`` does.  There SO_REUSEADDR
+    would let a second server bind the very port the first listens on, and the default
+    already binds past TIME_WAIT.  SO_EXCLUSIVEADDRUSE is not set either: with it, a
+    port cannot be bound again until the connections the old server accepted are gone,
+    so re-running a cell would fail (libuv leaves it off for the same reason).
+    """
+    if sys.platform in ("win32", "cygwin"):
+        return None
+    return getattr(socket, "SO_REUSEADDR", None)
 
 
 class Server:
@@ -234,9 +251,10 @@ class Server:
     def _bind(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
-        # Lets a restarted server bind the port while old connections sit in TIME_WAIT.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        reuse = reuse_address_option()
         try:
+            if reuse is not None:
+                sock.setsockopt(socket.SOL_SOCKET, reuse, 1)
             sock.bind((self.host, self.port))
             sock.listen(self.backlog)
         except OSError as exc:

@@ -303,3 +303,50 @@ class Trickle(LineEcho):
         import select
 
         return bool(select.select([sock], [], [], seconds)[0])
+
+
+# ---- binding on each system (Windows and macOS simulated on Linux) --------------------
+
+
+def test_on_linux_and_macos_a_restarted_server_reuses_its_port_at_once(monkeypatch):
+    from socketlab import server as server_module
+
+    for platform in ("linux", "darwin"):
+        monkeypatch.setattr(server_module.sys, "platform", platform)
+        assert server_module.reuse_address_option() == socket.SO_REUSEADDR
+    with LineEcho() as first:
+        port = first.address[1]
+        assert ask(first.address) == b"HI"  # a connection the server closed first: TIME_WAIT
+    with LineEcho(port=port) as again:
+        assert again._listener.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)
+        assert ask(again.address) == b"HI"
+
+
+def test_on_windows_no_reuse_option_is_set_so_two_servers_never_share_a_port(monkeypatch):
+    from socketlab import server as server_module
+
+    for platform in ("win32", "cygwin"):
+        monkeypatch.setattr(server_module.sys, "platform", platform)
+        assert server_module.reuse_address_option() is None
+    set_options = []
+    real_setsockopt = socket.socket.setsockopt
+
+    class Recording(socket.socket):
+        def setsockopt(self, *args):
+            set_options.append(args)
+            return real_setsockopt(self, *args)
+
+    monkeypatch.setattr(server_module.socket, "socket", Recording)
+    with LineEcho() as first:
+        assert set_options == [] and not first._listener.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)
+        with pytest.raises(OSError) as refused:
+            LineEcho(name="second", port=first.address[1]).start()
+        assert refused.value.errno == errno.EADDRINUSE
+        assert ask(first.address) == b"HI"  # the first one still gets the clients
+
+
+def test_a_second_server_on_a_port_in_use_is_refused_on_linux_too():
+    with LineEcho() as first:
+        with pytest.raises(OSError, match="cannot listen on 127.0.0.1:"):
+            LineEcho(name="second", port=first.address[1]).start()
+        assert ask(first.address) == b"HI"
