@@ -271,14 +271,39 @@ class FileServer(Server):
 
         ``os.link`` fails if the name exists (even as a dangling link), so no
         file is ever overwritten, even by two uploads racing for one name.
+
+        Where hard links fail (FAT/exFAT USB sticks, some network drives, some
+        Windows and macOS shares: EPERM, EXDEV, ENOTSUP, …) the fallback claims the
+        name with an exclusive create (``O_CREAT | O_EXCL``, which fails if it
+        exists) and then ``os.replace``s the temporary file onto that empty
+        placeholder.  Still never over anyone else's file, even racing uploads;
+        but for the moment between the two calls an empty file stands under the
+        final name (after every byte arrived), and if the replace fails the
+        placeholder is removed again.
         """
         for n in self._numbers_to_try(name):
             candidate = protocol.numbered_name(name, n)
             if protocol.name_problem(candidate):  # cannot happen for a valid name; never trust it
                 raise OSError(f"refusing to save under {candidate!r}")
             try:
-                os.link(self._path(tmp), self._path(candidate), src_dir_fd=self._dir_fd,
-                        dst_dir_fd=self._dir_fd)
+                if getattr(self, "_hard_links", True):
+                    try:
+                        os.link(self._path(tmp), self._path(candidate), src_dir_fd=self._dir_fd,
+                                dst_dir_fd=self._dir_fd)
+                    except FileExistsError:
+                        raise
+                    except OSError:
+                        self._hard_links = False  # this folder has none: create-and-replace from now on
+                if not getattr(self, "_hard_links", True):
+                    placeholder = os.open(self._path(candidate), os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                                          | getattr(os, "O_BINARY", 0), 0o644, dir_fd=self._dir_fd)
+                    os.close(placeholder)
+                    try:
+                        os.replace(self._path(tmp), self._path(candidate), src_dir_fd=self._dir_fd,
+                                   dst_dir_fd=self._dir_fd)
+                    except BaseException:
+                        self._unlink(candidate)  # our own empty placeholder
+                        raise
                 if n:
                     self._last_number[name] = n
                     if len(self._last_number) > 1000:  # a hint only: forget the oldest
