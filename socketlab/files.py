@@ -167,7 +167,7 @@ class FileServer(Server):
         self.log(client_id, "timeout" if code == "timeout" else "error", detail=f"{code}: {message}")
         extend_deadline(conn, 2.0)  # time to say why, even past the connection's deadline
         try:
-            conn.sendall(protocol.build_error(code, message))
+            conn.sendall(protocol.build_error(code, message))  # its "error" event above is the reply's record
             if linger:
                 _lingering_close(conn)
         except OSError:
@@ -186,6 +186,7 @@ class FileServer(Server):
         writer = _HashingWriter(fd)  # owns fd from here on
         try:
             conn.sendall(protocol.build_ready())
+            self.log(client_id, "ready", detail="READY")
             digest, write_error = self._copy_body(conn, client_id, header.size, writer)
             if write_error:
                 raise write_error
@@ -204,7 +205,9 @@ class FileServer(Server):
             writer.abandon()  # no-op once finished; a stalled writer ends on its own
             self._unlink(tmp)  # saved under its final name by now, or dropped
         self.log(client_id, "saved", header.size, f"{saved} sha256 {digest[:12]}…")
-        conn.sendall(protocol.build_ok(header.size, digest, saved))
+        reply = protocol.build_ok(header.size, digest, saved)
+        conn.sendall(reply)
+        self.log(client_id, "send", len(reply), f"OK {header.size} {digest[:12]}… {saved}")  # the line, digest cut
         return True
 
     def prepare_upload(self, header: protocol.FileHeader) -> tuple[str, int]:
@@ -230,22 +233,27 @@ class FileServer(Server):
         got = 0
         report_every = max(BUFFER, size // 10)
         next_report = report_every
-        while got < size:
-            # Fill a whole buffer before handing it over: fewer hand-overs and writes.
-            buffer = writer.free_buffer(self.idle_timeout)
-            want = min(len(buffer), size - got)
-            filled = 0
-            while filled < want:
-                n = conn.recv_into(buffer[filled:], want - filled)
-                if n == 0:
-                    writer.submit(buffer, filled)
-                    raise IncompleteRead(size, got + filled)
-                filled += n
-            writer.submit(buffer, filled)
-            got += filled
-            if next_report <= got < size:
-                self.log(client_id, "progress", got, f"{100 * got // size}%")
-                next_report += report_every
+        pieces = _BodyPieces(self, client_id)
+        try:
+            while got < size:
+                # Fill a whole buffer before handing it over: fewer hand-overs and writes.
+                buffer = writer.free_buffer(self.idle_timeout)
+                want = min(len(buffer), size - got)
+                filled = 0
+                while filled < want:
+                    n = conn.recv_into(buffer[filled:], want - filled)
+                    if n == 0:
+                        writer.submit(buffer, filled)
+                        raise IncompleteRead(size, got + filled)
+                    filled += n
+                    pieces.add(n)
+                writer.submit(buffer, filled)
+                got += filled
+                if next_report <= got < size:
+                    self.log(client_id, "progress", got, f"{100 * got // size}%")
+                    next_report += report_every
+        finally:
+            pieces.close()
         return writer.finish(self.idle_timeout)
 
     def _numbers_to_try(self, name: str):
@@ -312,6 +320,34 @@ class FileServer(Server):
             except FileExistsError:
                 continue
         raise OSError(errno.EEXIST, f"no free name for {name!r}")
+
+
+class _BodyPieces:
+    """Records the pieces a body arrived in: the first :attr:`shown` as ``body`` events, then one summary.
+
+    A 1 GiB body comes in tens of thousands of ``recv`` pieces; the log keeps a
+    picture's worth of them, and the summary accounts for every other byte.
+    """
+
+    shown = 20
+
+    def __init__(self, server: Server, client_id: int):
+        self.server, self.client_id = server, client_id
+        self.count = 0
+        self.rest = self.rest_count = 0
+
+    def add(self, n: int) -> None:
+        self.count += 1
+        if self.count <= self.shown:
+            self.server.log(self.client_id, "body", n, f"piece {self.count}")
+        else:
+            self.rest += n
+            self.rest_count += 1
+
+    def close(self) -> None:
+        if self.rest_count:
+            self.server.log(self.client_id, "body", self.rest, f"{self.rest_count} more pieces")
+            self.rest = self.rest_count = 0
 
 
 class ThreadingFileServer(ThreadingMixIn, FileServer):
