@@ -1,3 +1,4 @@
+import errno
 import hashlib
 import os
 import select
@@ -638,3 +639,72 @@ def test_sizes_timeouts_and_the_deadline_mid_body(sandbox, tmp_path):
             assert recv_line(sock).startswith(b"ERROR timeout connection open for over 3 s")
     assert_nothing_escaped(sandbox)
     assert not any(name.startswith(("half", "stalls", "trickle")) for name in saved_files(sandbox / "uploads"))
+
+
+# ---- where hard links fail (FAT/exFAT, network drives), simulated ----------------------
+
+
+def links_fail_with(monkeypatch, code):
+    calls = []
+
+    def no_links(*args, **kwargs):
+        calls.append(args[1])
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "link", no_links)
+    return calls
+
+
+@pytest.mark.parametrize("code", [errno.EPERM, errno.EXDEV, errno.EOPNOTSUPP], ids=errno.errorcode.get)
+@pytest.mark.parametrize("dir_fd", [True, False], ids=["dir-fd", "paths-as-on-windows"])
+def test_without_hard_links_uploads_are_saved_by_exclusive_create_and_replace(
+        sandbox, tmp_path, monkeypatch, code, dir_fd):
+    monkeypatch.setattr(files, "_DIR_FD", dir_fd and files._DIR_FD)
+    calls = links_fail_with(monkeypatch, code)
+    path = tmp_path / "звіт.txt"
+    path.write_bytes(UKRAINIAN.encode("cp1251"))
+    with FileServer(sandbox / "uploads", idle_timeout=5) as server:
+        (server.folder / "звіт.txt").write_bytes(b"a student's own file")
+        (server.folder / "звіт (1).txt").symlink_to(tmp_path / "nowhere")  # dangling: still taken
+        results = [send_file(path, server.address) for _ in range(3)]
+    assert [r.saved_name for r in results] == ["звіт (2).txt", "звіт (3).txt", "звіт (4).txt"]
+    assert len(calls) == 1, "after the first failure the server stops trying os.link"
+    saved = {p.name: p.read_bytes() for p in server.folder.iterdir() if not p.is_symlink()}
+    assert saved["звіт.txt"] == b"a student's own file"  # never overwritten
+    assert not (tmp_path / "nowhere").exists()  # the dangling link was never followed
+    for r in results:
+        assert saved[r.saved_name] == path.read_bytes()
+    assert not [name for name in saved if name.endswith(".part")]
+
+
+def test_without_hard_links_a_failed_replace_leaves_nothing_under_the_name(server, tmp_path, monkeypatch):
+    links_fail_with(monkeypatch, errno.EPERM)
+
+    def no_replace(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "the file is open in another program")
+
+    monkeypatch.setattr(os, "replace", no_replace)
+    replies = raw_upload(server.address, b"FILE 5 report.txt\n", b"hello")
+    assert replies[0] == b"READY\n" and replies[1].startswith(b"ERROR io-error cannot save the file")
+    assert saved_files(server.folder) == {}  # neither the placeholder nor the temporary file
+
+
+def test_without_hard_links_racing_uploads_of_one_name_get_different_names(server, tmp_path, monkeypatch):
+    links_fail_with(monkeypatch, errno.EPERM)
+    path = tmp_path / "same.txt"
+    path.write_bytes(b"x" * 100_000)
+    results, errors = [], []
+
+    def upload():
+        try:
+            results.append(send_file(path, server.address, timeout=20).saved_name)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=upload) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors and len(set(results)) == 4
+    assert all(data == path.read_bytes() for data in saved_files(server.folder).values())
