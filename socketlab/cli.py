@@ -167,6 +167,17 @@ class progress_bar:
             self.bar.close()
 
 
+def cmd_course(args) -> int:
+    from .course import CourseMissing, copy_course, describe
+
+    try:
+        report = copy_course(args.dest, args.lang)
+    except CourseMissing as exc:
+        return fail(args, str(exc))
+    print("\n".join(describe(report)))
+    return 1 if report.kept else 0
+
+
 def fail(args, message: str) -> int:
     print(f"socketlab {args.command}: {message}", file=sys.stderr)
     return 1
@@ -244,6 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=positive_seconds, default=30.0, help="seconds (default: %(default)s)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files to send")
     p.set_defaults(run=cmd_send_file)
+
+    p = commands.add_parser("course", help="copy the course's notebooks and data into DEST (never overwrites)")
+    p.add_argument("dest", metavar="DEST", help="folder to copy them into, created if missing")
+    p.add_argument("--lang", choices=["en", "uk"], default="en",
+                   help="which edition: en, or uk for the Ukrainian one (default: %(default)s)")
+    p.set_defaults(run=cmd_course)
 
     # The instructor's commands (release, grade) live with the instructor's tools.
     from .instructor.commands import add_commands

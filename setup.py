@@ -1,0 +1,45 @@
+"""Build step: the notebooks of notebooks/ travel inside the package as socketlab/_course/.
+
+Everything else about the package is in pyproject.toml.  notebooks/ stays the only
+source: the copy is made into the build folder at each build, never into the tree.
+Which files belong to the course is decided by socketlab/course.py, loaded here by
+path (it uses the standard library only), so the copy and `socketlab course` agree.
+"""
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+HERE = Path(__file__).resolve().parent
+
+
+def course_module():
+    spec = importlib.util.spec_from_file_location("_socketlab_course", HERE / "socketlab" / "course.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+class build_py_with_course(build_py):
+    def run(self):
+        super().run()
+        if self.editable_mode:
+            return  # an editable install reads notebooks/ itself
+        source = HERE / "notebooks"
+        target = Path(self.build_lib) / "socketlab" / "_course"
+        if target.exists():
+            shutil.rmtree(target)  # no file left over from an older build
+        files = course_module().course_files(source)
+        if not any(f.endswith(".ipynb") for f in files):
+            raise SystemExit(f"no notebooks in {source}: the package would ship without its course")
+        for rel in files:
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / rel, target / rel)
+
+
+setup(cmdclass={"build_py": build_py_with_course})
