@@ -1,28 +1,50 @@
 # Two commands do all the set-up: `make lab` opens the course, `make test` runs every test.
+# Without make (Windows' PowerShell or cmd, macOS), README.md gives the same steps by hand.
 PYTHON ?= python3
 VENV   := .venv
-BIN    := $(VENV)/bin
-# Re-installs whenever pyproject.toml is newer than the last install.
-STAMP  := $(VENV)/.installed
+# A venv keeps its programs in Scripts\ on Windows (make from Git Bash or MSYS2), bin/ elsewhere.
+BIN    := $(VENV)/$(if $(filter Windows_NT,$(OS)),Scripts,bin)
+# Each re-installs whenever pyproject.toml (or setup.py) is newer than its last install.
+STAMP      := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: lab test bench grade release clean
+.PHONY: lab lab-uk test bench grade release clean
 
-$(STAMP): pyproject.toml
+# What a student needs: the package and its dependencies, nothing for the test suite.
+$(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
 
+# The same, with the `test` extra (pytest-timeout, hypothesis, Playwright).
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
+
 # JupyterLab refuses to run as root unless told (containers often run as root).
-ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/01_echo.ipynb $(ROOT_FLAG) $(LAB_ARGS)
 
-test: $(STAMP)
+# JupyterLab in Ukrainian: its translation setting (locale uk_UA, from the language pack
+# jupyterlab-language-pack-uk-UA) in a settings folder of its own inside the venv, so
+# `make lab` stays in English.  Opens the Ukrainian edition, or the English one until
+# notebooks/uk/ exists.
+UK_SETTINGS := $(VENV)/share/socketlab/lab-uk/user-settings
+UK_NOTEBOOK := $(if $(wildcard notebooks/uk/01_echo.ipynb),notebooks/uk/01_echo.ipynb,notebooks/01_echo.ipynb)
+
+lab-uk: $(STAMP)
+	@test -f notebooks/uk/01_echo.ipynb || echo "notebooks/uk/ is not there yet: opening the English notebooks/01_echo.ipynb with the Ukrainian interface"
+	mkdir -p $(UK_SETTINGS)/@jupyterlab/translation-extension
+	echo '{"locale": "uk_UA"}' > $(UK_SETTINGS)/@jupyterlab/translation-extension/plugin.jupyterlab-settings
+	$(BIN)/jupyter lab $(UK_NOTEBOOK) --LabApp.user_settings_dir=$(UK_SETTINGS) $(ROOT_FLAG) $(LAB_ARGS)
+
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/echo_sessions.py
 	$(BIN)/python benchmarks/transfer.py
 	$(BIN)/python benchmarks/concurrency.py

@@ -19,32 +19,81 @@ def requirement_name(spec: str) -> str:
     return re.split(r"[<>=!~ \[]", spec, maxsplit=1)[0].lower()
 
 
-def conda_packages() -> dict[str, str]:
-    """The conda (not pip) entries of environment.yml, as {name: spec}."""
-    found, inside = {}, False
+# Where environment.yml differs from pyproject.toml on purpose, by PyPI name: a conda-forge
+# name, "pip" (taken from PyPI through its pip: list), or None (left out, with the reason there).
+CONDA_NAMES = {
+    "playwright": None,  # conda-forge's "playwright" is not PyPI's Python library
+    "jupyterlab-language-pack-uk-ua": "pip",
+}
+
+
+def conda_packages() -> tuple[dict[str, str], dict[str, str]]:
+    """environment.yml's conda entries and its pip: entries, each as {name: spec}."""
+    conda, pip, inside = {}, {}, False
     for line in (ROOT / "environment.yml").read_text().splitlines():
         if line.startswith("dependencies:"):
             inside = True
         elif inside and re.match(r"^  - [^:]+$", line):
             spec = line[4:].strip()
-            found[requirement_name(spec)] = spec
+            conda[requirement_name(spec)] = spec
+        elif inside and re.match(r"^      - ", line):
+            spec = line.strip()[2:]
+            if not spec.startswith("-e"):
+                pip[requirement_name(spec)] = spec
         elif inside and not line.startswith("  "):
             inside = False
-    return found
+    return conda, pip
 
 
 def test_environment_yml_lists_the_same_packages_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = project["dependencies"] + project["optional-dependencies"]["test"]
-    conda = conda_packages()
+    wanted = {requirement_name(spec): spec for spec in
+              project["dependencies"] + project["optional-dependencies"]["test"]}
+    conda, pip = conda_packages()
     assert conda.pop("python") == f"python{project['requires-python']}"
     conda.pop("pip")
-    assert conda == {requirement_name(spec): spec for spec in wanted}
+    assert set(CONDA_NAMES) <= set(wanted), "a known difference names a package pyproject.toml lacks"
+    expected_conda = {CONDA_NAMES.get(name, name): spec.replace(name, CONDA_NAMES.get(name, name), 1)
+                      for name, spec in wanted.items() if CONDA_NAMES.get(name, name) not in (None, "pip")}
+    expected_pip = {name: spec for name, spec in wanted.items() if CONDA_NAMES.get(name) == "pip"}
+    assert conda == expected_conda
+    assert {name.lower(): spec.lower() for name, spec in pip.items()} == \
+        {name: spec.lower() for name, spec in expected_pip.items()}
+
+
+def test_the_student_set_up_leaves_the_test_tools_out():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = {requirement_name(spec) for spec in project["dependencies"]}
+    assert {"pytest", "jupyterlab-language-pack-uk-ua"} <= runtime  # the grader runs pytest
+    assert not runtime & {"pytest-timeout", "hypothesis", "playwright"}
+    makefile = (ROOT / "Makefile").read_text()
+    lab_install = re.search(r"^\$\(STAMP\):.*?\n\n", makefile, re.M | re.S)[0]
+    assert "-e .\n" in lab_install and "[test]" not in lab_install
+    assert re.search(r"^test: \$\(TEST_STAMP\)", makefile, re.M)
+    assert re.search(r"^lab: \$\(STAMP\)$", makefile, re.M)
+
+
+def test_make_lab_uk_opens_jupyterlab_in_ukrainian():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = re.search(r"^lab-uk:.*?(?=\n\n|\Z)", makefile, re.M | re.S)[0]
+    assert '{"locale": "uk_UA"}' in recipe
+    assert "@jupyterlab/translation-extension/plugin.jupyterlab-settings" in recipe
+    assert "--LabApp.user_settings_dir=$(UK_SETTINGS)" in recipe
+    assert "notebooks/uk/01_echo.ipynb" in makefile
 
 
 def test_readme_starts_with_the_two_commands():
-    head = (ROOT / "README.md").read_text()[:1500]
-    assert "make lab" in head and "make test" in head
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first_commands = re.findall(r"^(?!#)(\S.*?)(?:\s+#.*)?$", readme.split("```sh", 1)[1].split("```")[0], re.M)
+    assert [c.split()[:2] for c in first_commands[:2]] == [["make", "lab"], ["make", "test"]]
+
+
+def test_readme_sets_up_without_make_on_windows_and_macos():
+    setup = (ROOT / "README.md").read_text(encoding="utf-8").split("## What the course is")[0]
+    for command in ("py -m venv .venv", r".venv\Scripts\python -m pip install -e .",
+                    r".venv\Scripts\jupyter lab notebooks\01_echo.ipynb", "python3 -m venv .venv",
+                    "make lab-uk"):
+        assert command in setup, f"README's set-up lacks {command!r}"
 
 
 def test_ci_runs_the_readme_test_command():
