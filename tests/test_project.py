@@ -127,3 +127,54 @@ def test_the_student_library_never_imports_the_instructor_tools():
                 assert "instructor" not in module, f"{path.name} imports {module}"
             elif isinstance(node, ast.Import):
                 assert not any("instructor" in a.name for a in node.names), f"{path.name} imports the instructor tools"
+
+
+def test_make_lab_uk_really_gives_jupyterlab_the_ukrainian_locale(tmp_path):
+    """`make lab-uk` as a student runs it, but on a free port, headless, and stopped at once."""
+    import os
+    import shutil
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    if shutil.which("make") is None or not (ROOT / ".venv" / "bin" / "jupyter").exists():
+        pytest.skip("needs make and the project's .venv (make lab or make test makes it)")
+    with socket.create_server(("127.0.0.1", 0)) as s:
+        port = s.getsockname()[1]
+    settings = tmp_path / "user-settings"
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces")}
+    lab_args = (f"--no-browser --ip=127.0.0.1 --port={port} --ServerApp.port_retries=0 "
+                "--IdentityProvider.token=uk-test")
+    # -o: take the installed venv as it is (no re-install during the test)
+    proc = subprocess.Popen(["make", "-s", "-o", ".venv/.installed", "lab-uk", f"UK_SETTINGS={settings}",
+                             f"LAB_ARGS={lab_args}"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}/lab/api"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/settings/@jupyterlab/translation-extension:plugin"
+                                            "?token=uk-test", timeout=2) as reply:
+                    plugin = json.load(reply)
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read().decode(errors="replace")
+                assert time.monotonic() < deadline, "JupyterLab did not start within 60 s"
+                time.sleep(0.3)
+        assert plugin["settings"]["locale"] == "uk_UA"
+        with urllib.request.urlopen(f"{base}/translations/?token=uk-test", timeout=5) as reply:
+            languages = json.load(reply)["data"]
+        assert "uk_UA" in languages, f"the language pack is not installed: {sorted(languages)}"
+        assert languages["en"]["displayName"] == "Англійська"  # the server speaks Ukrainian
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # make and the JupyterLab it started, nothing else
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        proc.stdout.close()
