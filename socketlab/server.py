@@ -92,7 +92,9 @@ def reuse_address_option() -> int | None:
     """The socket option that lets a restarted server bind its port at once, or None.
 
     Linux, macOS and the BSDs: ``SO_REUSEADDR``, so a port whose old connections sit
-    in TIME_WAIT can be bound again (a second *listening* socket is still refused).
+    in TIME_WAIT can be bound again; a second server on the same address is still
+    refused (on macOS and the BSDs, though not on Linux, 127.0.0.1:p and 0.0.0.0:p may
+    then be bound side by side).
     Windows (and Cygwin): none, as ``socket.create_server`` does.  There SO_REUSEADDR
     would let a second server bind the very port the first listens on, and the default
     already binds past TIME_WAIT.  SO_EXCLUSIVEADDRUSE is not set either: with it, a
