@@ -1,0 +1,478 @@
+"""The checks of notebook 03: receiving exactly n bytes, a file server, a file client.
+
+Each check is built to fail the common wrong answers every time, not in most runs:
+
+- bytes arrive in pieces a moment apart, so one ``recv`` gets only the first;
+- more bytes than asked for wait in the socket at once, so ``recv(65536)``
+  without ``min`` reads past ``n``;
+- a stream that ends early ends for good: a loop with no test for ``b''``
+  spins, and the check ends it by closing its socket;
+- the file server meets hostile names, a second upload of one name and a
+  truncated body; the client meets a server that waits before READY, refuses,
+  and lies about the SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from . import CheckFailed, call_student, fail, no_shortcuts, preview, raised, student_server
+from ..streams import recv_line
+
+__all__ = ["recv_exactly", "safe_name", "file_server", "file_server_refuses", "file_client",
+           "file_client_refusals", "HOSTILE_NAMES", "GOOD_NAMES"]
+
+HINT_EOF = ("when recv returns b'' the stream has ended for good: raise EOFError saying how many bytes "
+            "you expected and how many came")
+TEXT = ("Звіт з лабораторної роботи №3.\nСокети: TCP, порт 65433, «файл» і ґанок.\n" * 20)
+
+
+def _pair(timeout: float = 5.0) -> tuple[socket.socket, socket.socket]:
+    """A connected TCP pair on 127.0.0.1: (the course's end, the end the student's code reads)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(timeout)
+        ours = socket.create_connection(listener.getsockname()[:2], timeout=timeout)
+        theirs, _ = listener.accept()
+    ours.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    theirs.settimeout(timeout)
+    return ours, theirs
+
+
+def _run(function, args, sock: socket.socket, *, timeout: float):
+    """``function(*args)`` in a thread: ``("ok", value)``, ``("raised", exc)`` or ``("running", None)``.
+
+    If it overruns, ``sock`` is closed under it, so a loop spinning on it ends.
+    """
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(("ok", function(*args)))
+        except BaseException as exc:  # judged by the caller, never printed here
+            outcome.append(("raised", exc))
+
+    thread = threading.Thread(target=run, name="student-code", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+        thread.join(2)
+        return "running", None
+    return outcome[0]
+
+
+# ---- exercise 4: my_recv_exactly ------------------------------------------------------------------
+
+
+def recv_exactly(my_recv_exactly) -> None:
+    """Exercise 4: pieces a moment apart, bytes past n, 0 bytes, a stream that ends early."""
+    no_shortcuts(my_recv_exactly)
+    data = "Привіт, файле!".encode()
+    # 1. in three pieces, 0.2 s apart: a single recv gets only the first
+    ours, theirs = _pair()
+    with ours, theirs:
+        def feed() -> None:
+            try:
+                for i in range(0, len(data), 10):
+                    ours.sendall(data[i:i + 10])
+                    time.sleep(0.2)
+                ours.sendall(b"rest")
+            except OSError:
+                pass
+
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
+        kind, value = _run(my_recv_exactly, (theirs, len(data)), theirs, timeout=5)
+        feeder.join(3)
+        _judge(kind, value, data, f"sent {preview(data)} in 3 pieces 0.2 s apart")
+    # 2. everything at once, and more behind it: reading past n takes the next message's bytes
+    ours, theirs = _pair()
+    with ours, theirs:
+        ours.sendall(data + b"NEXT MESSAGE")
+        time.sleep(0.05)
+        kind, value = _run(my_recv_exactly, (theirs, len(data)), theirs, timeout=5)
+        _judge(kind, value, data, f"sent {preview(data)} and 12 more bytes at once")
+        theirs.settimeout(1)
+        try:
+            rest = theirs.recv(100)
+        except OSError:
+            rest = b""
+        if rest != b"NEXT MESSAGE":
+            fail(f"asked for {len(data)} bytes, my_recv_exactly took some of the bytes after them too "
+                 f"(left {preview(rest)} of b'NEXT MESSAGE'): never ask recv for more than is missing: "
+                 "sock.recv(min(n - len(data), 65536))")
+    # 3. zero bytes: nothing to wait for
+    ours, theirs = _pair()
+    with ours, theirs:
+        kind, value = _run(my_recv_exactly, (theirs, 0), theirs, timeout=2)
+        if kind == "running":
+            fail("my_recv_exactly(sock, 0) waited for bytes: with n = 0 there is nothing to receive, return b''")
+        _judge(kind, value, b"", "asked for 0 bytes")
+    # 4. the stream ends after 437 of 1000 bytes
+    ours, theirs = _pair()
+    with ours, theirs:
+        ours.sendall(b"x" * 437)
+        ours.shutdown(socket.SHUT_WR)
+        kind, value = _run(my_recv_exactly, (theirs, 1000), theirs, timeout=3)
+    if kind == "running":
+        fail("sent 437 of 1000 bytes and closed; my_recv_exactly was still running 3 s later (its socket was "
+             f"closed to stop it): {HINT_EOF}")
+    if kind == "ok":
+        got = f"{preview(value)}" if isinstance(value, (bytes, bytearray)) else repr(value)
+        fail(f"sent 437 of 1000 bytes and closed; my_recv_exactly returned {got}: {HINT_EOF}")
+    if not isinstance(value, EOFError):
+        raise raised("my_recv_exactly", value, f"sent 437 of 1000 bytes and closed: {HINT_EOF}") from None
+    if "1000" not in str(value) or "437" not in str(value):
+        fail(f"sent 437 of 1000 bytes and closed; my_recv_exactly raised EOFError({str(value)!r}): say how many "
+             "bytes were expected and how many came, e.g. EOFError(f'expected {n} bytes, got {len(data)}')")
+    print("✔ my_recv_exactly gathers pieces, stops at n and says when the stream ended early")
+
+
+def _judge(kind: str, value, data: bytes, what: str) -> None:
+    if kind == "running":
+        fail(f"{what}, my_recv_exactly did not return within 5 s: stop as soon as you have n bytes")
+    if kind == "raised":
+        raise raised("my_recv_exactly", value) from None
+    if not isinstance(value, (bytes, bytearray)):
+        fail(f"{what}, my_recv_exactly returned a {type(value).__name__}: return the bytes (b''.join(…))")
+    if bytes(value) == data:
+        return
+    if len(value) < len(data) and data.startswith(value):
+        fail(f"{what}, my_recv_exactly returned only {preview(value)}: recv returns what has arrived so far; "
+             "call it in a loop until you have n bytes")
+    if len(value) > len(data) and bytes(value).startswith(data):
+        fail(f"{what}, asked for {len(data)}, my_recv_exactly returned {preview(value)}: it read past n, taking "
+             "the next message's bytes: never ask recv for more than is missing: "
+             "sock.recv(min(n - len(data), 65536))")
+    fail(f"{what}, my_recv_exactly returned {preview(value)}: return exactly the n bytes received")
+
+
+# ---- exercise 5: safe_name and receive_file --------------------------------------------------------
+
+HOSTILE_NAMES = {
+    "../evil.txt": "'/'", "/etc/passwd": "'/'", "..\\evil.txt": "'\\'", "sub/report.txt": "'/'",
+    "..": "'..'", ".": "'.'", "": "an empty name", "a\x00b.txt": "NUL", "a\nb.txt": "a control character",
+    "\x1b[31mred.txt": "a control character", "tab\there.txt": "a control character",
+    "x" * 256: "over 255 bytes", "я" * 128 + ".txt": "over 255 bytes in UTF-8 (a Ukrainian letter is 2 bytes)",
+}
+GOOD_NAMES = ["звіт.txt", "report (1).txt", "my notes.txt", "я" * 125 + ".txt", "x" * 255]
+
+
+def safe_name(my_safe_name) -> None:
+    """Exercise 5: ``safe_name(name)`` returns a plain name and raises ValueError for every other one."""
+    no_shortcuts(my_safe_name)
+    for name in GOOD_NAMES:
+        try:
+            result = my_safe_name(name)
+        except ValueError as exc:
+            fail(f"safe_name({_short(name)}) raised ValueError({str(exc)!r}), but it is a plain file name: "
+                 "refuse only '/', '\\\\', '.', '..', empty names, control characters and over 255 bytes")
+        except Exception as exc:
+            raise raised("safe_name", exc) from None
+        if result != name:
+            fail(f"safe_name({_short(name)}) returned {result!r}: return the name itself when it is safe "
+                 "(never 'clean up' a name into another one)")
+    for name, why in HOSTILE_NAMES.items():
+        try:
+            result = my_safe_name(name)
+        except ValueError:
+            continue
+        except NotImplementedError as exc:
+            raise raised("safe_name", exc) from None
+        except Exception as exc:
+            raise raised("safe_name", exc, f"for {_short(name)}: raise ValueError saying why") from None
+        if isinstance(result, str) and result != name:
+            fail(f"safe_name({_short(name)}) returned {result!r}: a name with {why} must be refused (raise "
+                 "ValueError saying why), never 'clean up' a name into another one")
+        fail(f"safe_name({_short(name)}) returned {result!r}: a name with {why} must be refused: "
+             "raise ValueError saying why")
+    print(f"✔ safe_name refuses {len(HOSTILE_NAMES)} hostile names and keeps {len(GOOD_NAMES)} plain ones")
+
+
+def _short(name: str) -> str:
+    return repr(name) if len(name) <= 30 else f"{name[:12]!r}…({len(name)} characters, " \
+        f"{len(name.encode())} bytes)"
+
+
+def _upload(address, header: bytes, body: bytes = b"", *, close_after: int | None = None,
+            timeout: float = 5.0) -> list[bytes]:
+    """Speak the protocol by hand: header, READY?, body (or ``close_after`` bytes of it), reply lines."""
+    replies = []
+    with socket.create_connection(address, timeout=timeout) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(header)
+        sock.settimeout(2)  # a server answers a header at once
+        try:
+            replies.append(recv_line(sock, 1024))
+        except OSError:
+            replies.append(b"")
+        if replies[0] != b"READY\n":
+            return replies
+        sock.settimeout(timeout)
+        try:
+            if close_after is not None:
+                sock.sendall(body[:close_after])
+                sock.shutdown(socket.SHUT_WR)
+            else:
+                for i in range(0, len(body), 1000):  # in pieces: one recv gets only the first
+                    sock.sendall(body[i:i + 1000])
+            replies.append(recv_line(sock, 1024))
+        except OSError:
+            replies.append(b"")
+    return replies
+
+
+def _serve_one(receive_file, folder: Path, results: list):
+    def serve(listener):
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(5)
+            results.append(receive_file(conn, folder))
+    serve.__name__ = "receive_file"
+    return serve
+
+
+def _everything(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def _folder(folder) -> Path:
+    return Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="socketlab-check-"))
+
+
+def file_server(receive_file, folder=None) -> None:
+    """Exercise 5: UTF-8 and cp1251 files byte for byte, the reply, the return value, no overwriting."""
+    folder = _folder(folder)
+    root = folder / "uploads"
+    root.mkdir(parents=True, exist_ok=True)
+    expected = ["звіт.txt", "звіт (1).txt"]
+    for encoding, wanted in zip(("utf-8", "cp1251"), expected):
+        body = TEXT.encode(encoding)
+        results: list = []
+        with student_server(_serve_one(receive_file, root, results), conn_timeout=5) as session:
+            replies = _upload(session.address, f"FILE {len(body)} звіт.txt\n".encode(), body)
+            if replies[0] != b"READY\n" and session.failure is None:
+                fail(f"sent the header FILE {len(body)} звіт.txt, got back {preview(replies[0])} within 2 s: "
+                     "a good header gets b'READY\\n' before the client sends the body")
+        sent = f"sent FILE {len(body)} звіт.txt and {len(body)} bytes of {encoding} text"
+        saved = root / wanted
+        if wanted == "звіт (1).txt" and (root / "звіт.txt").exists() and \
+                (root / "звіт.txt").read_bytes() != TEXT.encode("utf-8"):
+            fail("the second upload of звіт.txt overwrote the first: never overwrite a file: open(path, 'xb') "
+                 "raises FileExistsError, then try 'звіт (1).txt', 'звіт (2).txt', …")
+        if not saved.exists():
+            fail(f"{sent}, and {wanted!r} is not in the folder (it holds {_everything(root)}): save the file in "
+                 f"folder under the name from the header" + (", and never overwrite: try 'звіт (1).txt' when "
+                                                             "'звіт.txt' exists" if wanted != expected[0] else ""))
+        if saved.read_bytes() != body:
+            fail(f"{sent}, saved {preview(saved.read_bytes())}: save the bytes exactly as received "
+                 "(open(path, 'xb'), no decoding)")
+        digest = hashlib.sha256(body).hexdigest()
+        ok = f"OK {len(body)} {digest} {wanted}\n".encode()
+        if replies[1:] != [ok]:
+            fail(f"{sent}, the reply was {preview(replies[1] if len(replies) > 1 else b'')}, expected "
+                 f"{preview(ok)}: send f'OK {{size}} {{sha256 hex}} {{saved name}}\\n'")
+        if not results or not isinstance(results[0], Path) or Path(results[0]).resolve() != saved.resolve():
+            fail(f"{sent}, receive_file returned {results[0] if results else None!r}: return the Path it saved "
+                 f"(folder / {wanted!r})")
+    print("✔ your server saves files byte for byte, replies with their SHA-256 and never overwrites one")
+
+
+def file_server_refuses(receive_file, folder=None, names=None) -> None:
+    """Exercise 5: hostile names get ERROR bad-name and nothing written; a truncated body leaves nothing."""
+    folder = _folder(folder)
+    root = folder / "a" / "b" / "uploads"  # deep enough that ../../ stays inside the check's folder
+    root.mkdir(parents=True, exist_ok=True)
+    for name in names or [n for n in HOSTILE_NAMES if n and "\n" not in n]:
+        results: list = []
+        header = f"FILE 4 {name}\n".encode()
+        with student_server(_serve_one(receive_file, root, results), conn_timeout=5) as session:
+            replies = _upload(session.address, header, b"evil")
+        written = _everything(folder)
+        if written != ["a", "a/b", "a/b/uploads"]:
+            fail(f"sent FILE 4 {_short(name)}; your server wrote {written[3:] or written}: never trust a name from "
+                 "the network: check it with safe_name before saving, and refuse it")
+        if not replies[0].startswith(b"ERROR bad-name"):
+            fail(f"sent FILE 4 {_short(name)}, got back {preview(replies[0])}: refuse a name safe_name rejects "
+                 "with b'ERROR bad-name <why>\\n', before READY")
+        if results != [None]:
+            fail(f"sent FILE 4 {_short(name)}; receive_file returned {results[0] if results else None!r}: "
+                 "return None when it refused")
+    results = []
+    try:
+        with student_server(_serve_one(receive_file, root, results), conn_timeout=5) as session:
+            replies = _upload(session.address, b"FILE 1000 half.txt\n", b"x" * 1000, close_after=500)
+    except CheckFailed as exc:
+        if "raised EOFError" not in str(exc):
+            raise
+        raise CheckFailed(f"{exc}\n    fix: a client promised 1000 bytes, sent 500 and closed: catch the EOFError "
+                          "of my_recv_exactly, save nothing and return None") from None
+    if replies[0] != b"READY\n":
+        fail(f"sent the header FILE 1000 half.txt, got back {preview(replies[0])}: a good header gets b'READY\\n'")
+    if _everything(root):
+        fail(f"a client promised 1000 bytes, sent 500 and closed; your server left {_everything(root)}: "
+             "save nothing until all the bytes arrived (my_recv_exactly raises EOFError: return None)")
+    if results != [None]:
+        fail(f"a client promised 1000 bytes, sent 500 and closed; receive_file returned "
+             f"{results[0] if results else None!r}: return None for an upload that was not saved")
+    print("✔ your server refuses hostile names and keeps truncated uploads out")
+
+
+# ---- exercise 6: my_send_file ---------------------------------------------------------------------
+
+
+class _FileJudge:
+    """The course's side of the client check: one connection, recorded; READY late; a chosen reply."""
+
+    def __init__(self, *, first: bytes = b"READY\n", reply=None, delay: float = 0.3):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(8)
+        self.address = self.listener.getsockname()[:2]
+        self.first, self.reply, self.delay = first, reply, delay
+        self.header = b""
+        self.early = b""  # body bytes that came before READY was sent
+        self.body = b""
+        self.connected = False
+        self.thread = threading.Thread(target=self._serve, name="file-judge", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        self.connected = True
+        with conn:
+            conn.settimeout(3)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                self.header = recv_line(conn, 1024)
+                parts = self.header.decode("utf-8", "replace").rstrip("\n").split(" ", 2)
+                size = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else 0
+                time.sleep(self.delay)  # a server that takes a moment to say READY
+                conn.setblocking(False)
+                try:
+                    self.early = conn.recv(1 << 20)
+                except BlockingIOError:
+                    pass
+                conn.settimeout(3)
+                conn.sendall(self.first)
+                if self.first != b"READY\n":
+                    conn.shutdown(socket.SHUT_WR)
+                    time.sleep(0.2)
+                    return
+                body = bytearray(self.early)
+                while len(body) < size:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    body += chunk
+                self.body = bytes(body)
+                name = parts[2] if len(parts) == 3 else "?"
+                digest = hashlib.sha256(self.body).hexdigest()
+                reply = self.reply(self.body, name, digest) if self.reply else f"OK {len(body)} {digest} {name}\n"
+                conn.sendall(reply.encode())
+                conn.shutdown(socket.SHUT_WR)
+                conn.settimeout(1)
+                while conn.recv(65536):
+                    pass
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(10)
+
+
+def _send(my_send_file, path: Path, judge: _FileJudge):
+    try:
+        return call_student(my_send_file, path, judge.address, timeout=8,
+                            on_timeout=f"my_send_file({path.name!r}) did not return within 8 s: read one reply line "
+                                       "after the header and one after the body (recv_line), then return")
+    except CheckFailed as exc:
+        if "UnicodeDecodeError" in str(exc) or "UnicodeEncodeError" in str(exc):
+            raise CheckFailed(f"{exc}\n    fix: a file is bytes, not text: send Path(path).read_bytes() as they are "
+                              "(a cp1251 file is not UTF-8)") from None
+        raise
+    finally:
+        judge.close()
+
+
+def file_client(my_send_file, folder=None, texts=None) -> None:
+    """Exercise 6: any text file byte for byte, a size in bytes, READY awaited, the saved name returned."""
+    folder = _folder(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for encoding, content in texts or [("utf-8", TEXT.encode()), ("cp1251", TEXT.encode("cp1251"))]:
+        path = folder / f"лист-{encoding}.txt"
+        path.write_bytes(content)
+        data = path.read_bytes()
+        judge = _FileJudge(reply=lambda body, name, digest: f"OK {len(body)} {digest} {name[:-4]} (1).txt\n")
+        returned = _send(my_send_file, path, judge)
+        if not judge.connected:
+            fail(f"my_send_file returned {returned!r} without connecting to the server: connect to address")
+        declared = f"{judge.header.decode('utf-8', 'replace')!r}"
+        want = f"FILE {len(data)} {path.name}\n".encode()
+        if judge.header != want:
+            parts = judge.header.split(b" ", 2)
+            if len(parts) == 3 and parts[1] == str(len(data.decode(encoding, "replace"))).encode() != \
+                    str(len(data)).encode():
+                fail(f"for a {len(data)}-byte {encoding} file your header was {declared}: that is its number of "
+                     "characters; the size counts bytes: len(Path(path).read_bytes()) (a Ukrainian letter is "
+                     "2 bytes in UTF-8)")
+            fail(f"for the {len(data)}-byte file {path.name!r} your header was {declared}, expected {want!r}: "
+                 "send f'FILE {len(data)} {Path(path).name}\\n'.encode('utf-8')")
+        if judge.early:
+            fail(f"your client sent {len(judge.early)} bytes of the body before the server said READY: wait for "
+                 "the READY line (recv_line(sock)) before sending the body: the server may refuse the file")
+        if judge.body != data:
+            fail(f"the {len(data)}-byte {encoding} file arrived as {preview(judge.body)}: send the file's bytes "
+                 "as they are (Path(path).read_bytes()), with sendall")
+        saved = f"{path.stem} (1).txt"
+        if returned != saved:
+            fail(f"the server saved the file as {saved!r}, my_send_file returned {returned!r}: return the saved "
+                 "name from the OK reply (reply.saved_name)")
+    print("✔ your client sends any text file byte for byte, waits for READY and returns the saved name")
+
+
+def file_client_refusals(my_send_file, folder=None) -> None:
+    """Exercise 6: an ERROR before or after the body, and a wrong SHA-256, all raise with the reason."""
+    folder = _folder(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "звіт.txt"
+    path.write_bytes(TEXT.encode())
+    cases = [
+        ("refused the header with ERROR too-large", dict(first=b"ERROR too-large 2590 bytes is over this "
+                                                         b"server's limit of 1000\n"), "too-large",
+         "read the reply to the header (protocol.parse_reply(recv_line(sock))) and, if it is an ErrorReply, "
+         "raise with its code and message"),
+        ("answered the body with ERROR io-error", dict(reply=lambda body, name, digest: "ERROR io-error the disk "
+                                                       "is full\n"), "io-error",
+         "read the reply to the body too and raise when it is an ErrorReply"),
+        ("answered with OK but a different SHA-256", dict(reply=lambda body, name, digest: f"OK {len(body)} "
+                                                          f"{'0' * 64} {name}\n"), None,
+         "compare the server's SHA-256 with hashlib.sha256(data).hexdigest() and raise if they differ"),
+    ]
+    for what, options, code, fix in cases:
+        judge = _FileJudge(**options)
+        try:
+            returned = _send(my_send_file, path, judge)
+        except CheckFailed as exc:
+            text = str(exc)
+            if "NotImplementedError" in text or "did not return" in text:
+                raise
+            if code is not None and code in text:
+                continue
+            if code is None and "raised" in text.split(":")[0]:
+                continue  # any error for a wrong hash: the client noticed
+            raise CheckFailed(f"✘ the server {what}; {text.removeprefix('✘ ')}\n    fix: {fix}") from None
+        fail(f"the server {what}, and my_send_file returned {returned!r} as if all went well: {fix}")
+    print("✔ your client raises when the server refuses or saves different bytes")
