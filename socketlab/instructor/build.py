@@ -70,6 +70,10 @@ class GradedNotebook:
     checks: list[GradedCheck]
     # (instructor's solution cell, the student's source for it or None): what the screen reads
     solutions: list[tuple[object, str | None]] = field(default_factory=list)
+    # for each cell of ``nb``: what it is ("solution", "check", "hidden", "sealed", "code") and the index of
+    # the instructor's cell it came from: what a feedback page may show (never "hidden" or "sealed")
+    roles: list[str] = field(default_factory=list)
+    origins: list[int] = field(default_factory=list)
 
 
 def _stub_cell(functions: dict[str, bool]) -> str:
@@ -94,13 +98,15 @@ def build_graded_notebook(source, student_cells: list[dict] | None = None, *, se
     graded = GradedNotebook(nbformat.v4.new_notebook(metadata=nbformat.from_dict(source.metadata)), [])
     answers: dict[str, bool] = {}  # every function the notebook's solution cells define
 
-    def add(text: str) -> int:
+    def add(text: str, role: str) -> int:
         cells.append(nbformat.v4.new_code_cell(text))
+        graded.roles.append(role)
+        graded.origins.append(origin)
         return len(cells) - 1  # nbval numbers code cells from 0
 
     for cell in source.cells:
         answers.update(defined_functions(cell.source) if "solution" in tags(cell) else {})
-    for cell in source.cells:
+    for origin, cell in enumerate(source.cells):
         if cell.cell_type != "code" or "demo" in tags(cell):
             continue
         if "solution" in tags(cell):
@@ -110,22 +116,22 @@ def build_graded_notebook(source, student_cells: list[dict] | None = None, *, se
             solutions_seen += 1
             student_source = sanitize_student_code(mine["source"]) if mine is not None else None
             graded.solutions.append((cell, student_source))
-            add(student_source if student_source is not None else strip_solutions(cell.source))
+            add(student_source if student_source is not None else strip_solutions(cell.source), "solution")
         elif "check" in tags(cell):
             visible_source, hidden_source = strip_hidden_tests(cell.source), hidden_tests(cell.source)
-            visible = add(visible_source)
-            hidden = add(hidden_source) if hidden_source else None
+            visible = add(visible_source, "check")
+            hidden = add(hidden_source, "hidden") if hidden_source else None
             uses = frozenset(_names_used(cell.source) & set(answers))
             twin = None
             if sealed and uses:
-                add(_stub_cell(answers))
-                twin = add(visible_source)
-                add(_RESTORE)
+                add(_stub_cell(answers), "sealed")
+                twin = add(visible_source, "sealed")
+                add(_RESTORE, "sealed")
             name = cell.metadata.get("name", cell.get("id", f"check {len(graded.checks) + 1}"))
             graded.checks.append(GradedCheck(str(name), int(cell.metadata.get("points", 1)), visible, hidden,
                                              twin, uses))
         else:
-            add(cell.source)
+            add(cell.source, "code")
     graded.nb.metadata.pop("widgets", None)
     graded.nb.cells = cells
     return graded

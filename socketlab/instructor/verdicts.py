@@ -6,7 +6,12 @@ passed. This plugin records, for every cell nbval runs:
 
 - nbval's own outcome (passed, failed, skipped) and its message;
 - the status of the kernel's *execute reply* (``ok``, ``error``, ``aborted``);
-- the errors the kernel showed (name, value, traceback).
+- the errors the kernel showed (name, value, traceback);
+- what the cell showed (its outputs), for the student's feedback page only and
+  bounded: text and PNG pictures, never HTML or scripts, at most
+  ``CELL_OUTPUT_BYTES`` per cell and ``RUN_OUTPUT_BYTES`` for the whole run, so
+  that a cell that prints without end can never push the verdicts of the
+  cells after it past what the grader reads.
 
 Each record is one JSON line on the file descriptor named by
 ``SOCKETLAB_VERDICT_FD``: a pipe to the grader that the kernel never inherits
@@ -24,6 +29,56 @@ import os
 import pytest
 
 _channel = None
+CELL_OUTPUT_BYTES = 64 * 2**10
+RUN_OUTPUT_BYTES = 4 * 2**20
+_TEXT_LIMIT = 16 * 2**10
+_PNG_LIMIT = 48 * 2**10
+_budget = [RUN_OUTPUT_BYTES]
+
+
+def _text(value) -> str:
+    text = "".join(value) if isinstance(value, list) else str(value)
+    return text if len(text) <= _TEXT_LIMIT else text[:_TEXT_LIMIT] + "\n… (cut here: the output was longer)"
+
+
+def _kept(output: dict) -> dict | None:
+    """One output as a page may show it: stream text, plain text, a PNG; nothing else."""
+    kind = output.get("output_type")
+    if kind == "stream":
+        return {"output_type": "stream", "name": "stderr" if output.get("name") == "stderr" else "stdout",
+                "text": _text(output.get("text", ""))}
+    if kind == "error":
+        return {"output_type": "error", "ename": _text(output.get("ename", "")),
+                "evalue": _text(output.get("evalue", "")),
+                "traceback": [_text(line) for line in list(output.get("traceback", []))[-60:]]}
+    if kind in ("display_data", "execute_result"):
+        data = output.get("data") or {}
+        kept = {}
+        png = data.get("image/png")
+        if isinstance(png, str) and len(png) <= _PNG_LIMIT:
+            kept["image/png"] = png
+        if "text/plain" in data:
+            kept["text/plain"] = _text(data["text/plain"])
+        return {"output_type": "display_data", "metadata": {}, "data": kept} if kept else None
+    return None
+
+
+def outputs_of(raw) -> list[dict]:
+    """A cell's outputs, bounded per cell and for the whole run."""
+    kept, size = [], 0
+    for output in raw or []:
+        one = _kept(dict(output)) if isinstance(output, dict) else None
+        if one is None:
+            continue
+        cost = len(json.dumps(one))
+        if size + cost > min(CELL_OUTPUT_BYTES, _budget[0]):
+            kept.append({"output_type": "stream", "name": "stderr",
+                         "text": "… (more output here was left out of this page)\n"})
+            break
+        kept.append(one)
+        size += cost
+    _budget[0] -= size
+    return kept
 
 
 def pytest_configure(config) -> None:
@@ -67,7 +122,8 @@ def pytest_runtest_makereport(item, call):
               for o in getattr(item, "test_outputs", None) or [] if o.get("output_type") == "error"]
     replies = getattr(item, "_replies", [])
     record = {"cell": item.cell_num, "outcome": report.outcome, "reply": replies[-1] if replies else None,
-              "errors": errors, "message": str(report.longrepr)[-4000:] if report.failed else ""}
+              "errors": errors, "message": str(report.longrepr)[-4000:] if report.failed else "",
+              "outputs": outputs_of(getattr(item, "test_outputs", None))}
     _channel.write(json.dumps(record) + "\n")
 
 
