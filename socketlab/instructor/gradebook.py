@@ -1,7 +1,8 @@
 """Grade a folder of submissions: each notebook in a sandbox, its verdicts decided here.
 
-Submissions are laid out as ``SUBMISSIONS/<student>/<NN_name>.ipynb``. For each
-one, in the grader's own process:
+Submissions come as :mod:`socketlab.instructor.intake` finds them (a folder or a
+zip, plain or as Moodle downloads them). For each (student, notebook) pair, in the
+grader's own process:
 
 1. the file is read safely (:func:`read_submission`): a regular file of bounded
    size, no symlink, FIFO or device, valid notebook JSON, else ``invalid``;
@@ -17,12 +18,15 @@ one, in the grader's own process:
    failed visibly.
 
 No submission can end the run for the others: every failure of one is a
-status in its own rows.
+status in its own rows. The pairs can be split across machines (``shard``, by a
+stable hash) and the run stopped with Ctrl-C: the notebooks already graded are
+kept (:class:`GradingInterrupted` carries them), the ones running are killed.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import json
 import math
 import os
@@ -42,7 +46,8 @@ from .build import GradedCheck, build_graded_notebook
 from .sandbox import Limits, Sandbox, available
 from .screen import screen
 
-__all__ = ["CheckResult", "Options", "grade", "grade_notebook", "read_submission", "InvalidSubmission"]
+__all__ = ["CheckResult", "Options", "grade", "grade_notebook", "read_submission", "InvalidSubmission",
+           "GradingInterrupted", "in_shard", "parse_shard"]
 
 MAX_NOTEBOOK_BYTES = 16 * 2**20   # a course notebook with outputs is well under 1 MB
 MAX_VERDICT_BYTES = 32 * 2**20
@@ -61,6 +66,9 @@ class CheckResult:
     message: str = ""
     hidden: bool = False  # the hidden tests failed: named to the student, not shown
     sandbox: str = ""     # "bwrap", or why there was none
+    name: str = ""        # the student's full name, where the LMS gave one
+    participant: str = ""  # the LMS's participant id ("" if none)
+    note: str = ""        # what could not be matched or was chosen when the files were collected
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,23 @@ def read_submission(path: Path) -> list[dict]:
 
 # ---- running one notebook ----------------------------------------------------------------
 
+_running: set[subprocess.Popen] = set()
+_running_lock = threading.Lock()
+_stopping = threading.Event()
+
+
+class _Stopped(BaseException):
+    """Grading was interrupted while this notebook ran: it has no result (not an ``Exception``)."""
+
+
+def _stop_all() -> None:
+    """Kill every run in progress (Ctrl-C): their workers then give up without a result."""
+    _stopping.set()
+    with _running_lock:
+        procs = list(_running)
+    for proc in procs:
+        _kill_tree(proc)
+
 
 def _run(nb, data_dir: Path | None, options: Options, slot: int) -> tuple[dict[int, dict], bool, str]:
     """Run a graded notebook; returns (records by cell number, timed out, sandbox description)."""
@@ -163,14 +188,23 @@ def _run(nb, data_dir: Path | None, options: Options, slot: int) -> tuple[dict[i
         finally:
             for fd in fds:
                 os.close(fd)
+        with _running_lock:
+            _running.add(proc)
         reader.start()
         try:
+            if _stopping.is_set():
+                raise _Stopped()
             proc.wait(options.timeout)
             timed_out = False
         except subprocess.TimeoutExpired:
             timed_out = True
-        _kill_tree(proc)
+        finally:
+            _kill_tree(proc)
+            with _running_lock:
+                _running.discard(proc)
         reader.join(10)
+        if _stopping.is_set():
+            raise _Stopped()
         return _records(b"".join(chunks)), timed_out, "bwrap" if why_not is None else f"none ({why_not})"
 
 
@@ -263,13 +297,16 @@ def _tampered(records: dict[int, dict], checks: list[GradedCheck]) -> str:
     return ""
 
 
-def grade_notebook(student: str, name: str, source_nb, path: Path, data_dir: Path | None,
-                   options: Options = Options(), *, slot: int = 0) -> list[CheckResult]:
+def grade_notebook(student: str, name: str, source_nb, path: Path | None, data_dir: Path | None,
+                   options: Options = Options(), *, slot: int = 0, keep: dict | None = None) -> list[CheckResult]:
+    """The results of one student's notebook; ``keep`` (if given) receives the graded notebook and records."""
     def every_check(status: str, message: str, sandbox: str = "") -> list[CheckResult]:
         checks = build_graded_notebook(source_nb).checks  # the checks come from the source alone
         return [CheckResult(student, name, c.name, 0, c.points, status, message, sandbox=sandbox) for c in checks]
 
     try:
+        if path is None:
+            raise FileNotFoundError(name)
         cells = read_submission(path)
     except FileNotFoundError:
         return every_check("missing", f"{name} was not submitted")
@@ -280,6 +317,8 @@ def grade_notebook(student: str, name: str, source_nb, path: Path, data_dir: Pat
     if findings:
         return every_check("tampered", "for review: " + "; ".join(map(str, findings[:3])))
     records, timed_out, sandbox = _run(graded.nb, data_dir, options, slot)
+    if keep is not None:
+        keep.update(graded=graded, records=records)
     tampered = _tampered(records, graded.checks)
     if tampered:
         return every_check("tampered", f"for review: {tampered}", sandbox)
@@ -303,42 +342,123 @@ def grade_notebook(student: str, name: str, source_nb, path: Path, data_dir: Pat
 # ---- a whole class ---------------------------------------------------------------------------
 
 
+class GradingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during :func:`grade`: ``results`` holds the notebooks finished before it."""
+
+    def __init__(self, results: list[CheckResult], left: int):
+        super().__init__(f"grading stopped with {left} notebook(s) not graded")
+        self.results, self.left = results, left
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` (K from 0 to N-1, as JOB_COMPLETION_INDEX and SLURM_ARRAY_TASK_ID count) -> ``(K, N)``."""
+    try:
+        k, n = (int(x) for x in str(text).split("/"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not K/N (e.g. 0/4: the first of 4 shards)") from None
+    if not (n >= 1 and 0 <= k < n):
+        raise ValueError(f"{text!r}: K must be from 0 to N-1 and N at least 1")
+    return k, n
+
+
+def in_shard(student: str, notebook: str, shard: tuple[int, int] | None) -> bool:
+    """Whether the pair belongs to ``shard``: a stable hash, the same on every machine and Python."""
+    if shard is None:
+        return True
+    k, n = shard
+    digest = hashlib.sha256(f"{student}\0{notebook}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % n == k
+
+
 def students_in(submissions: Path) -> list[Path]:
     """The student folders: real folders only (a symlink could point anywhere)."""
     return sorted(p for p in submissions.iterdir()
                   if not p.name.startswith(".") and p.is_dir() and not p.is_symlink())
 
 
+def _wanted(sub, students) -> bool:
+    return students is None or bool({sub.key, sub.name, sub.participant} & set(students))
+
+
 def grade(submissions, source="notebooks", *, jobs: int | None = None, options: Options = Options(),
-          students: list[str] | None = None) -> list[CheckResult]:
-    """Grade every ``SUBMISSIONS/<student>/<NN_name>.ipynb`` (or only ``students``) against ``source``."""
-    submissions, source = Path(submissions), Path(source)
+          students: list[str] | None = None, shard: tuple[int, int] | None = None, work=None,
+          progress: bool = False, on_notebook=None) -> list[CheckResult]:
+    """Grade a class against ``source``: a folder or zip of submissions, or a list of
+    :class:`~socketlab.instructor.intake.Submission`.
+
+    ``students``: only these (folder name, full name or participant id); ``shard``: only the
+    pairs of ``(K, N)``; ``work``: where zips are unpacked (a new folder; default: a temporary
+    one); ``progress``: a progress bar on stderr; ``on_notebook(submission, notebook, results,
+    run)``: called as each notebook is done, ``run`` holding its graded notebook and records.
+    Ctrl-C raises :class:`GradingInterrupted` with the results of the notebooks finished.
+    """
+    from .intake import collect
+
+    source = Path(source)
     sources = {p.name: nbformat.read(p, as_version=4) for p in sorted(source.glob("*.ipynb"))}
     if not sources:
         raise FileNotFoundError(f"no source notebooks in {source}")
     if jobs is not None and jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
+    if isinstance(submissions, (str, os.PathLike)):
+        if work is None:
+            with tempfile.TemporaryDirectory(prefix="socketlab-unpacked-") as tmp:
+                return grade(collect(submissions, list(sources), Path(tmp) / "work"), source, jobs=jobs,
+                             options=options, students=students, shard=shard, progress=progress,
+                             on_notebook=on_notebook)
+        submissions = collect(submissions, list(sources), work)
     if available() is not None:
         jobs = 1  # without a sandbox, two notebooks binding one port would meet: one at a time
     jobs = jobs or os.cpu_count() or 1
-    tasks = [(student, name) for student in students_in(submissions) for name in sources
-             if students is None or student.name in students]
+    tasks = [(sub, name) for sub in submissions if _wanted(sub, students) for name in sources
+             if in_shard(sub.key, name, shard)]
     slots = list(range(jobs))
     lock = threading.Lock()
+    _stopping.clear()
 
     def one(task) -> list[CheckResult]:
-        student, name = task
+        sub, name = task
         with lock:
             slot = slots.pop()
+        keep: dict = {}
         try:
-            return grade_notebook(student.name, name, sources[name], student / name, source / "data", options,
-                                  slot=slot)
+            found = grade_notebook(sub.key, name, sources[name], sub.notebooks.get(name), source / "data", options,
+                                   slot=slot, keep=keep)
         except Exception as exc:  # a bug of ours must cost one notebook, never the class
-            return [replace(r, status="error", message=f"the grader failed: {type(exc).__name__}: {exc}")
-                    for r in grade_notebook(student.name, name, sources[name], Path("/nonexistent"), None)]
+            found = [replace(r, status="error", message=f"the grader failed: {type(exc).__name__}: {exc}")
+                     for r in grade_notebook(sub.key, name, sources[name], None, None)]
         finally:
             with lock:
                 slots.append(slot)
+        mine = [n for n in sub.notes if n.startswith(f"{name}:") or not re.match(r"^\d+_.*?\.ipynb:", n)]
+        found = [replace(r, name=sub.name, participant=sub.participant, note="; ".join(mine)) for r in found]
+        if on_notebook is not None:
+            on_notebook(sub, name, found, keep)
+        return found
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        return [r for results in pool.map(one, tasks) for r in results]
+    from tqdm import tqdm
+
+    done: dict[int, list[CheckResult]] = {}
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+    bar = tqdm(total=len(tasks), unit="notebook", desc="grading", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True)
+    futures = {pool.submit(one, task): i for i, task in enumerate(tasks)}
+    try:
+        for future in concurrent.futures.as_completed(futures):
+            done[futures[future]] = future.result()
+            bar.update(1)
+    except BaseException as exc:
+        _stop_all()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future, i in futures.items():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                done.setdefault(i, future.result())
+        bar.close()
+        if isinstance(exc, (KeyboardInterrupt, _Stopped)):
+            raise GradingInterrupted([r for i in sorted(done) for r in done[i]], len(tasks) - len(done)) from None
+        raise
+    finally:
+        _stopping.clear()
+    pool.shutdown(wait=True)
+    bar.close()
+    return [r for i in sorted(done) for r in done[i]]
