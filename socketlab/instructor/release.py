@@ -8,7 +8,9 @@ the students never see, between ``### BEGIN HIDDEN TESTS`` and
 ``### END HIDDEN TESTS``.  Cells tagged ``demo`` (pictures, panels, slow
 experiments) are for students only: grading skips them, so no check may
 depend on one.  A student copy has every answer replaced by a stub, no hidden
-test and no output.
+test and no output. The release also holds the GitHub Classroom workflow
+(``.github/workflows/classroom.yml``, see :mod:`socketlab.instructor.selfcheck`),
+which names the checks and their points and nothing of the hidden tests.
 """
 
 from __future__ import annotations
@@ -66,8 +68,11 @@ def release_notebook(nb):
     return nb
 
 
-def release(source_dir, out_dir) -> list[Path]:
-    """Write the student copies of every notebook in ``source_dir`` (and its ``data/``) to ``out_dir``."""
+def release(source_dir, out_dir, *, workflow: bool = True, package: str = "socketlab") -> list[Path]:
+    """Write the student copies of every notebook in ``source_dir`` (and its ``data/``) to ``out_dir``.
+
+    ``workflow``: also the GitHub Classroom workflow, which installs ``package`` (a pip requirement).
+    """
     source_dir, out_dir = Path(source_dir), Path(out_dir)
     notebooks = sorted(source_dir.glob("*.ipynb"))
     if not notebooks:
@@ -75,11 +80,19 @@ def release(source_dir, out_dir) -> list[Path]:
     if out_dir.resolve() == source_dir.resolve():
         raise ValueError("the release folder must not be the source folder: it would overwrite the solutions")
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    written, released = [], {}
     for path in notebooks:
         target = out_dir / path.name
-        nbformat.write(release_notebook(nbformat.read(path, as_version=4)), target)
+        released[path.name] = release_notebook(nbformat.read(path, as_version=4))
+        nbformat.write(released[path.name], target)
         written.append(target)
     if (source_dir / "data").is_dir():
         shutil.copytree(source_dir / "data", out_dir / "data", dirs_exist_ok=True)
+    if workflow:
+        from .selfcheck import WORKFLOW_PATH, classroom_workflow
+
+        target = out_dir / WORKFLOW_PATH
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(classroom_workflow(released, package), encoding="utf-8")
+        written.append(target)
     return written

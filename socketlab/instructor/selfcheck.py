@@ -1,0 +1,122 @@
+"""``socketlab check``: a student runs their own notebook exactly as the grader will.
+
+The same build (:mod:`.build`: the notebook's own cells, checks with their sealed
+twins), the same screen and the same run (in the bubblewrap sandbox where there is
+one, else a plain process), with the visible checks only: the student's copy has no
+hidden tests, and when the instructor's notebooks are given (``--source``) their
+hidden tests are stripped first. Points are printed per check.
+
+For GitHub Classroom, :func:`classroom_workflow` is the ``.github/workflows/classroom.yml``
+that ``socketlab release`` puts in the student copies: on every push it installs the
+package, runs ``socketlab check`` on every notebook once (``--json``), then reports each
+check as a test of its own with its points (``--from``), so Classroom shows points per
+check. It names checks and points only: hidden tests never enter the student's repository.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+
+from .gradebook import CheckResult, Options, grade_notebook, read_submission
+from .release import check_cells, release_notebook
+
+__all__ = ["check", "format_results", "classroom_workflow", "WORKFLOW_PATH", "RESULTS_FILE"]
+
+WORKFLOW_PATH = ".github/workflows/classroom.yml"
+RESULTS_FILE = ".socketlab-results.json"
+
+
+def check(path, source=None, options: Options = Options()) -> list[CheckResult]:
+    """Grade one notebook of one's own: its visible checks, as the grader runs them."""
+    path = Path(path)
+    if source is not None:
+        base = nbformat.read(Path(source) / path.name, as_version=4)
+    else:
+        read_submission(path)  # the same reading as the grader's: a regular, bounded, valid notebook
+        base = nbformat.read(path, as_version=4)
+    base = release_notebook(base)  # visible checks only
+    data = path.resolve().parent / "data"
+    return grade_notebook("you", path.name, base, path, data if data.is_dir() else None, options)
+
+
+def format_results(results: list[CheckResult]) -> str:
+    lines = []
+    for r in results:
+        mark = "✔" if r.status == "passed" else "✘"
+        lines.append(f"{mark} {r.points}/{r.max_points}  {r.check}" + (f"\n      {r.message}" if r.message else ""))
+    lines.append(f"{sum(r.points for r in results)}/{sum(r.max_points for r in results)} points")
+    return "\n".join(lines)
+
+
+def to_json(results: list[CheckResult]) -> list[dict]:
+    return [{"notebook": r.notebook, "check": r.check, "points": r.points, "max_points": r.max_points,
+             "status": r.status, "message": r.message} for r in results]
+
+
+def picked(results_file, which: str) -> dict | None:
+    """The result of ``NOTEBOOK#N`` (the N-th check, from 1) in a ``--json`` file, or None."""
+    notebook, _, number = which.rpartition("#")
+    try:
+        rows = [r for r in json.loads(Path(results_file).read_text(encoding="utf-8")) if r["notebook"] == notebook]
+        return rows[int(number) - 1]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def classroom_workflow(notebooks: dict[str, object], package: str = "socketlab") -> str:
+    """The GitHub Actions workflow for the student copies ``{name: notebook}``."""
+    q = json.dumps  # a JSON string is a YAML double-quoted scalar
+    names = sorted(notebooks)
+    lines = [
+        "# Made by `socketlab release`: runs your notebooks as the grader will, on every push.",
+        "name: Autograding",
+        "on: [push, workflow_dispatch]",
+        "permissions:",
+        "  checks: write",
+        "  actions: read",
+        "  contents: read",
+        "jobs:",
+        "  autograding:",
+        "    runs-on: ubuntu-latest",
+        "    if: github.actor != 'github-classroom[bot]'",
+        "    steps:",
+        "      - uses: actions/checkout@v4",
+        "      - uses: actions/setup-python@v5",
+        "        with:",
+        "          python-version: \"3.12\"",
+        "      - name: Install socketlab (and bubblewrap, for the grader's sandbox)",
+        "        run: |",
+        "          sudo apt-get install -y bubblewrap || true",
+        "          sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 || true",
+        f"          python -m pip install {q(package)}",
+        "      - name: Run the notebooks as the grader does",
+        f"        run: socketlab check {' '.join(q(n) for n in names)} --json {RESULTS_FILE} || true",
+    ]
+    runners = []
+    for name in names:
+        for number, cell in enumerate(check_cells(notebooks[name]), 1):
+            step = f"check-{name.split('_')[0]}-{number}"
+            runners.append(step)
+            title = f"{name.removesuffix('.ipynb')}: {cell.metadata.get('name', f'check {number}')}"
+            lines += [
+                f"      - name: {q(title)}",
+                f"        id: {step}",
+                "        uses: classroom-resources/autograding-command-grader@v1",
+                "        with:",
+                f"          test-name: {q(title)}",
+                f"          command: {q(f'socketlab check --from {RESULTS_FILE} --only {name}#{number}')}",
+                "          timeout: 1",
+                f"          max-score: {int(cell.metadata.get('points', 1))}",
+            ]
+    lines += [
+        "      - name: Autograding Reporter",
+        "        uses: classroom-resources/autograding-grading-reporter@v1",
+        "        env:",
+        *[f"          {step.upper()}_RESULTS: \"${{{{steps.{step}.outputs.result}}}}\"" for step in runners],
+        "        with:",
+        f"          runners: {','.join(runners)}",
+    ]
+    return "\n".join(lines) + "\n"
