@@ -709,3 +709,16 @@ def test_without_hard_links_racing_uploads_of_one_name_get_different_names(serve
         t.join(30)
     assert not errors and len(set(results)) == 4
     assert all(data == path.read_bytes() for data in saved_files(server.folder).values())
+
+
+@pytest.mark.parametrize("kind", CONCURRENT)
+def test_without_hard_links_every_file_server_kind_saves_and_never_overwrites(sandbox, tmp_path, monkeypatch, kind):
+    links_fail_with(monkeypatch, errno.EXDEV)
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"n" * 3000)
+    with file_server_kind(kind)(sandbox / "uploads", idle_timeout=5) as server:
+        (server.folder / "notes.txt").write_bytes(b"mine")
+        assert send_file(path, server.address).saved_name == "notes (1).txt"
+    assert (server.folder / "notes.txt").read_bytes() == b"mine"
+    assert (server.folder / "notes (1).txt").read_bytes() == path.read_bytes()
+    assert_nothing_escaped(sandbox)
