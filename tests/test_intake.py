@@ -85,8 +85,12 @@ def test_symlinks_in_a_folder_are_not_followed(tmp_path):
     (subs / "student").mkdir(parents=True)
     (subs / "student" / "01_echo.ipynb").symlink_to("/etc/passwd")
     (subs / "linked").symlink_to(tmp_path)
+    (subs / "student" / "lab.zip").symlink_to(tmp_path / "elsewhere.zip")
     found = collect(subs, NAMES, tmp_path / "work")
-    assert [s.key for s in found] == ["student"] and found[0].notebooks == {}
+    assert [s.key for s in found] == ["student"]  # the linked folder is no student
+    # the link is chosen as it is, for the grader's reading to refuse it (invalid); the linked zip is not opened
+    assert found[0].notebooks == {"01_echo.ipynb": subs / "student" / "01_echo.ipynb"}
+    assert any("lab.zip: not a regular file" in n for n in found[0].notes)
 
 
 def link_entry(name, target):

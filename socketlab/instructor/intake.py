@@ -206,7 +206,11 @@ def _is_file(path: Path) -> bool:
 
 
 def _files(folder: Path, depth: int = 0) -> list[Path]:
-    """Every regular file under ``folder`` (no symlinks followed, hidden and macOS litter left out)."""
+    """Every entry under ``folder`` that is not a folder, hidden and macOS litter left out.
+
+    Symbolic links are listed, never followed: a link named like a notebook is chosen like one
+    and then refused by the grader's reading (``invalid``), as any file that is not a regular one.
+    """
     found = []
     try:
         entries = sorted(os.listdir(folder))
@@ -216,9 +220,10 @@ def _files(folder: Path, depth: int = 0) -> list[Path]:
         if name.startswith(".") or name == "__MACOSX":
             continue
         path = folder / name
-        if _is_dir(path) and depth < _MAX_DEPTH:
-            found += _files(path, depth + 1)
-        elif _is_file(path):
+        if _is_dir(path):
+            if depth < _MAX_DEPTH:
+                found += _files(path, depth + 1)
+        elif os.path.lexists(path):
             found.append(path)
     return found
 
@@ -257,11 +262,14 @@ def _gather(submission: Submission, roots: list[Path], work: Path) -> list[tuple
     """
     files: list[tuple[str, Path]] = []
     for root in roots:
-        candidates = _files(root) if _is_dir(root) else [root] if _is_file(root) else []
+        candidates = _files(root) if _is_dir(root) else [root]
         for path in candidates:
             shown = path.name if not _is_dir(root) else str(path.relative_to(root))
             if path.suffix.lower() != ".zip":
                 files.append((shown, path))
+                continue
+            if not _is_file(path):
+                submission.notes.append(f"{shown}: not a regular file, not opened")
                 continue
             target = work / f"{len(list(work.iterdir())) if work.exists() else 0}"
             work.mkdir(parents=True, exist_ok=True)
