@@ -225,6 +225,11 @@ def cmd_grade(args) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         shutil.rmtree(work, ignore_errors=True)
+    if args.student:
+        matched = {x for r in results for x in (r.student, r.name, r.participant)}
+        for wanted in args.student:
+            if wanted not in matched:
+                print(f"socketlab grade: no student {wanted!r} in {args.submissions}", file=sys.stderr)
     if args.student and out.exists():
         merge_gradebooks([out], out, replace_with=results)
         everyone = read_gradebook(out)

@@ -11,6 +11,8 @@ that ``socketlab release`` puts in the student copies: on every push it installs
 package, runs ``socketlab check`` on every notebook once (``--json``), then reports each
 check as a test of its own with its points (``--from``), so Classroom shows points per
 check. It names checks and points only: hidden tests never enter the student's repository.
+These points are the student's own check, run on a machine the student controls (they can
+edit the workflow); the grade is the instructor's ``socketlab grade``.
 """
 
 from __future__ import annotations
@@ -93,7 +95,9 @@ def classroom_workflow(notebooks: dict[str, object], package: str = "socketlab")
         "          sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 || true",
         f"          python -m pip install {q(package)}",
         "      - name: Run the notebooks as the grader does",
-        f"        run: socketlab check {' '.join(q(n) for n in names)} --json {RESULTS_FILE} || true",
+        "        run: |",
+        f"          rm -f {RESULTS_FILE}",
+        f"          socketlab check {' '.join(q(n) for n in names)} --json {RESULTS_FILE} || true",
     ]
     runners = []
     for name in names:
