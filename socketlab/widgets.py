@@ -21,7 +21,7 @@ from .files import DEFAULT_FILE_PORT, send_file
 from .plots import bytes_in
 from .server import Event, Server, address_of, format_event, preview
 
-__all__ = ["EchoPanel", "ServerMonitor", "FileSendPanel"]
+__all__ = ["EchoPanel", "ServerMonitor", "FileSendPanel", "SocketTable"]
 
 OK_MARK, ERROR_MARK = "✔", "✘"
 # JupyterLab's own theme colours, so that results read in the light and the dark theme:
@@ -326,3 +326,44 @@ class FileSendPanel(_Panel):
         fraction = sent / total if total else 1.0
         self.progress.value = fraction
         self.progress.description = f"{fraction:.0%}"
+
+
+class SocketTable(_Panel):
+    """The operating system's TCP sockets on some ports, as ``ss -tan`` shows them, kept up to date.
+
+    ``refresh()`` reads them once; ``watch(seconds)`` refreshes every ``interval``
+    seconds in a background thread that only assigns the table (and ends by itself).
+    """
+
+    def __init__(self, ports, *, interval: float = 0.5):
+        from .ossockets import SocketList
+
+        self._list = SocketList
+        self.ports = sorted({p for p in ports})
+        self.interval = interval
+        self.table = w.HTML()
+        self.button = w.Button(description="Refresh", icon="refresh")
+        self.button.on_click(lambda _: self.refresh())
+        self.widget = w.VBox([self.table, self.button])
+        self._stop = threading.Event()
+        self.refresh()
+
+    def refresh(self) -> str:
+        current = self._list(self.ports)
+        self.table.value = current._repr_html_()
+        return str(current)
+
+    def watch(self, seconds: float = 10.0) -> "SocketTable":
+        self._stop.set()
+        self._stop = stop = threading.Event()
+
+        def loop() -> None:
+            deadline = time.monotonic() + seconds
+            while not stop.wait(self.interval) and time.monotonic() < deadline:
+                self.refresh()
+
+        threading.Thread(target=loop, name="socket-table", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()

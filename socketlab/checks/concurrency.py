@@ -1,0 +1,243 @@
+"""The checks of notebook 04: a thread-per-client server and an asyncio echo handler.
+
+Each check is built to fail the common wrong answers every time:
+
+- a client that stays silent comes first, so serving clients one after another
+  makes the others wait, and returning before it is served shows at once;
+- a client that crashes comes second: a thread without ``except OSError`` dies
+  of it (its error is caught here, never printed);
+- the asyncio handler runs beside a ticker that notices when the event loop
+  stops (``time.sleep``, a blocking socket call), and a large message is sent
+  to a client that does not read for a while: without ``await writer.drain()``
+  the server's buffer grows to the whole message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+
+from . import fail, no_shortcuts, preview, raised, send_and_reset, student_server
+
+__all__ = ["thread_per_client", "asyncio_handler"]
+
+HINT_THREADS = ("start a thread for each client (threading.Thread(target=…, args=(conn,)).start()) and go straight "
+                "back to accept")
+
+
+def _exchange(address, text: str, *, wait: float = 0.0, timeout: float = 3.0) -> tuple[str, str, float]:
+    """One client: connect, wait ``wait`` s, send ``text``, half-close, read to the end.
+
+    Returns ``(reply, how it ended, seconds from connect to the end)``; "end", "no end" or "error".
+    """
+    started = time.monotonic()
+    try:
+        with socket.create_connection(address, timeout=timeout) as sock:
+            if wait:
+                time.sleep(wait)
+            sock.sendall(text.encode())
+            sock.shutdown(socket.SHUT_WR)
+            reply = bytearray()
+            try:
+                while chunk := sock.recv(65536):
+                    reply += chunk
+            except TimeoutError:
+                return reply.decode(errors="replace"), "no end", time.monotonic() - started
+    except OSError:
+        return "", "error", time.monotonic() - started
+    return reply.decode(errors="replace"), "end", time.monotonic() - started
+
+
+@contextlib.contextmanager
+def _thread_errors():
+    """Collect what the student's own threads die of (instead of a traceback printed on stderr)."""
+    errors: list[tuple[str, BaseException]] = []
+    previous = threading.excepthook
+
+    def hook(args) -> None:
+        if args.exc_type is SystemExit or args.exc_value is None:
+            return
+        errors.append((getattr(args.thread, "name", "?"), args.exc_value))
+
+    threading.excepthook = hook
+    try:
+        yield errors
+    finally:
+        threading.excepthook = previous
+
+
+def thread_per_client(serve_concurrently, count: int = 4) -> None:
+    """Exercise 7: a silent client first, a crashing one next; the others are served at once; then it returns."""
+    assert count >= 3
+    no_shortcuts(serve_concurrently)
+    slow: list = []
+    with _thread_errors() as died, student_server(lambda listener: serve_concurrently(listener, count),
+                                                 name="serve_concurrently", timeout=10) as session:
+        first = threading.Thread(target=lambda: slow.append(_exchange(session.address, "повільний", wait=0.8)),
+                                 daemon=True)
+        first.start()
+        time.sleep(0.05)  # client 1 is connected (and silent) before the others come
+        send_and_reset(session.address, b"half a messa")  # client 2 crashes
+        quick = [_exchange(session.address, f"клієнт {i}", timeout=3) for i in range(3, count + 1)]
+        time.sleep(0.1)
+        returned_early = session.done.is_set()
+        first.join(5)
+        session.done.wait(3)
+        if session.failure is None:
+            for (reply, how, seconds), i in zip(quick, range(3, count + 1)):
+                if reply == f"клієнт {i}" and how == "end" and seconds < 0.5:
+                    continue
+                if died:
+                    break  # what the thread died of says more
+                if seconds >= 0.5 or how != "end":
+                    fail(f"client {i} waited {seconds:.1f} s (got {reply!r}) while client 1 was connected and "
+                         f"silent: the clients were served one after another: {HINT_THREADS}; join them only "
+                         "after the loop")
+                fail(f"client {i} sent {f'клієнт {i}'!r} and got back {reply!r}: echo each client until its "
+                     "recv returns b'', with sendall")
+    if died:
+        name, exc = died[0]
+        raise raised(f"a thread of your serve_concurrently ({name})", exc,
+                     "a client that crashes raises an OSError: catch it in the thread (try: … except OSError: "
+                     "pass) so one bad client harms nobody") from None
+    if returned_early:
+        fail("your serve_concurrently returned while client 1 was still connected: wait for every thread "
+             "before returning (for t in threads: t.join(10))")
+    if not slow or slow[0][:2] != ("повільний", "end"):
+        fail(f"client 1 waited 0.8 s, then sent 'повільний' and got back {slow[0][0] if slow else ''!r}: "
+             "give each connection a timeout of a few seconds (conn.settimeout(5)), not less")
+    print(f"✔ your server serves {count} clients side by side, survives a crashed one, and waits for them all")
+
+
+# ---- exercise 8: an asyncio handler ---------------------------------------------------------------
+
+
+class _LoopWatch:
+    """Notices when the event loop stops running: a ticker that should wake every 10 ms."""
+
+    def __init__(self):
+        self.worst = 0.0
+        self.task = asyncio.get_running_loop().create_task(self._tick())
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            await asyncio.sleep(0.01)
+            now = loop.time()
+            self.worst = max(self.worst, now - last - 0.01)
+            last = now
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+def _large_exchange(address, data: bytes, *, pause: float, timeout: float = 5.0) -> tuple[bytes, str]:
+    """Send ``data`` but read nothing for ``pause`` s, then read the echo to its end."""
+    reply = bytearray()
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.settimeout(timeout)
+        sock.connect(address)
+
+        def write() -> None:
+            try:
+                sock.sendall(data)
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        time.sleep(pause)
+        how = "end"
+        try:
+            while chunk := sock.recv(1 << 20):
+                reply += chunk
+        except TimeoutError:
+            how = "no end"
+        except OSError:
+            how = "error"
+        writer.join(timeout)
+    return bytes(reply), how
+
+
+async def asyncio_handler(handle_echo, *, large: int = 4_000_000) -> None:
+    """Exercise 8: clients side by side in one loop that never stops; drained writes; every client closed."""
+    no_shortcuts(handle_echo)
+    if not asyncio.iscoroutinefunction(handle_echo):
+        fail("handle_echo must be a coroutine: write it as async def handle_echo(reader, writer)")
+    errors: list[BaseException] = []
+    writers: list = []
+    buffered = [0]
+
+    async def serve(reader, writer) -> None:
+        sock = writer.get_extra_info("socket")
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        writers.append(writer)
+        try:
+            await handle_echo(reader, writer)
+        except Exception as exc:  # judged below, never printed
+            errors.append(exc)
+
+    async def watch_buffers() -> None:
+        while True:
+            for writer in writers:
+                with contextlib.suppress(Exception):
+                    buffered[0] = max(buffered[0], writer.transport.get_write_buffer_size())
+            await asyncio.sleep(0.005)
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    address = server.sockets[0].getsockname()[:2]
+    watch = _LoopWatch()
+    buffers = asyncio.get_running_loop().create_task(watch_buffers())
+    try:
+        slow = asyncio.create_task(asyncio.to_thread(_exchange, address, "повільний", wait=0.5))
+        await asyncio.sleep(0.05)
+        quick = await asyncio.gather(*(asyncio.to_thread(_exchange, address, f"асинхронно {i}", timeout=2)
+                                       for i in (2, 3, 4)))
+        first = await slow
+        lag = watch.worst
+        data = "ї".encode() * (large // 2)
+        big, how = await asyncio.to_thread(_large_exchange, address, data, pause=0.7)
+    finally:
+        buffers.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await buffers
+        await watch.stop()
+        server.close()
+        for writer in writers:  # a handler still waiting on its client ends now
+            writer.transport.abort()
+        await asyncio.sleep(0)
+    if errors:
+        raise raised("handle_echo", errors[0], "") from None
+    if lag > 0.15:
+        fail(f"handle_echo stopped the event loop for {lag:.2f} s, and every other client with it: nothing in "
+             "a coroutine may block: await asyncio.sleep(…), await reader.read(…), never time.sleep or a socket "
+             "call")
+    for (reply, ended, seconds), i in zip([first, *quick], (1, 2, 3, 4)):
+        sent = "повільний" if i == 1 else f"асинхронно {i}"
+        if ended == "no end" and reply == sent:
+            fail(f"client {i} got back {reply!r} but the connection never ended: close the writer when read "
+                 "returns b'' (writer.close(); await writer.wait_closed())")
+        if reply != sent:
+            fail(f"client {i} sent {sent!r} and got back {reply!r}: read with await reader.read(4096) in a loop "
+                 "until it returns b'', writing each piece back")
+        if i > 1 and seconds > 0.3:
+            fail(f"client {i} waited {seconds:.1f} s while client 1 was silent: do not wait for one client "
+                 "in a way that stops the loop")
+    if buffered[0] > 1_000_000:
+        fail(f"a client sent {large // 1_000_000} MB and read nothing for 0.7 s; your server buffered "
+             f"{buffered[0] / 1e6:.1f} MB for it: await writer.drain() after each write, so a client that "
+             "does not read makes the handler wait instead of the server hoard memory")
+    if big == data and how == "no end":
+        fail("the large message came back but the connection never ended: close the writer")
+    if big != data:
+        fail(f"sent {preview(data)}, got back {preview(big)}: read in a loop until b'' and write every piece back")
+    print("✔ your handler serves clients side by side, never stops the loop, drains and closes")

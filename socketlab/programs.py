@@ -1,0 +1,234 @@
+"""The lab's own programs (``server.py``, ``client.py``, …) run as real processes, as in two terminals.
+
+``Program`` starts a script in the background and keeps what it prints, line by
+line with the time (threads only append to a list; nothing is printed). A
+second ``Program`` with the same name stops the first, so re-running a cell
+never finds the old server still holding its port, and no program outlives
+the kernel: on Linux each one dies with it (``PR_SET_PDEATHSIG``), elsewhere
+they are stopped when Python exits.
+
+``two_terminals`` runs a server script and a client script against it (several
+times, for task 2) and shows both transcripts side by side, as the lab
+report's screenshots did.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import html
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Program", "Transcript", "free_port", "wait_listening", "run", "two_terminals", "stop_programs"]
+
+_running: dict[str, "Program"] = {}
+_lock = threading.RLock()  # start() stops an old program of the same name while holding it
+_numbers = itertools.count(1)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on now (the system's choice)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port: int, host: str = "127.0.0.1", timeout: float = 5.0, program: "Program | None" = None) -> bool:
+    """Wait until something accepts connections on ``port`` (or ``program`` ended); True if it does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if program is not None and program.returncode is not None:
+            return False
+        with contextlib.suppress(OSError):
+            with socket.create_connection((host, port), timeout=0.2):
+                return True  # a probe connection: a one-client server would take it as its client…
+        time.sleep(0.05)
+    return False
+
+
+def _listening(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a socket listens on ``port``, without connecting to it (a one-client server stays free)."""
+    try:
+        import psutil
+
+        return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+                   for c in psutil.net_connections("tcp"))
+    except Exception:  # no right to see every socket (macOS without root): try to bind it instead
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                return True
+            return False
+
+
+@dataclass
+class Transcript:
+    """What one program printed, with the time of each line, and how it ended."""
+
+    title: str
+    lines: list[tuple[float, str, str]] = field(default_factory=list)  # (time, "out"/"err", text)
+    returncode: int | None = None
+
+    def text(self) -> str:
+        return "\n".join(line for _, _, line in self.lines)
+
+    def __str__(self) -> str:
+        return f"$ {self.title}\n" + "\n".join(f"[{_clock(t)}] {line}" for t, _, line in self.lines)
+
+
+def _clock(t: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(t)) + f".{int(t * 1000) % 1000:03d}"
+
+
+def _die_with_parent() -> None:  # runs in the child, before exec (Linux)
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class Program:
+    """A script running in the background; its transcript fills as it prints."""
+
+    def __init__(self, script, *args, name: str | None = None, cwd=None):
+        self.argv = [sys.executable, "-u", str(script), *map(str, args)]
+        self.name = name or Path(script).name
+        self.transcript = Transcript(" ".join(["python", Path(script).as_posix(), *map(str, args)]))
+        self.cwd = cwd
+        self.process: subprocess.Popen | None = None
+        self._readers: list[threading.Thread] = []
+
+    def start(self) -> "Program":
+        with _lock:
+            old = _running.pop(self.name, None)
+            if old is not None:
+                old.stop()
+            env = {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1"}
+            self.process = subprocess.Popen(
+                self.argv, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+            _running[self.name] = self
+        for stream, kind in ((self.process.stdout, "out"), (self.process.stderr, "err")):
+            reader = threading.Thread(target=self._read, args=(stream, kind), daemon=True)
+            reader.start()
+            self._readers.append(reader)
+        return self
+
+    def _read(self, stream, kind: str) -> None:
+        for raw in iter(stream.readline, b""):
+            self.transcript.lines.append((time.time(), kind, raw.decode("utf-8", "replace").rstrip("\r\n")))
+        stream.close()
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def wait(self, timeout: float) -> int | None:
+        """Wait for the program to end by itself; its exit status, or None if it is still running."""
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._finish()
+        return code
+
+    def stop(self, timeout: float = 3.0) -> int | None:
+        """Ctrl-C, then a kill if it does not end; returns its exit status."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            with contextlib.suppress(OSError):  # as Ctrl-C in its terminal would (Windows: terminate)
+                if os.name == "nt":
+                    self.process.terminate()
+                else:
+                    self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        self._finish()
+        with _lock:
+            if _running.get(self.name) is self:
+                del _running[self.name]
+        return self.process.returncode
+
+    def _finish(self) -> None:
+        for reader in self._readers:
+            reader.join(2)
+        self.transcript.returncode = self.process.returncode
+
+    def __enter__(self) -> "Program":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def run(script, *args, timeout: float = 10.0, cwd=None) -> Transcript:
+    """Run a script to its end (at most ``timeout`` seconds) and return its transcript."""
+    program = Program(script, *args, name=f"run-{next(_numbers)}", cwd=cwd).start()
+    if program.wait(timeout) is None:
+        program.stop()
+        program.transcript.lines.append((time.time(), "err", f"(stopped: still running after {timeout:g} s)"))
+    return program.transcript
+
+
+def stop_programs() -> None:
+    """Stop every program started here."""
+    for program in list(_running.values()):
+        program.stop()
+
+
+atexit.register(stop_programs)
+
+
+class Terminals:
+    """Two transcripts side by side, as text or as an HTML table in a notebook."""
+
+    def __init__(self, server: Transcript, clients: list[Transcript]):
+        self.server, self.clients = server, clients
+
+    def __str__(self) -> str:
+        return "\n\n".join(str(t) for t in [self.server, *self.clients])
+
+    def _repr_html_(self) -> str:
+        def column(transcripts: list[Transcript]) -> str:
+            parts = []
+            for t in transcripts:
+                rows = "".join(f'<span class="sl-t">[{_clock(at)}]</span> '
+                               f'<span class="sl-{kind}">{html.escape(text)}</span>\n' for at, kind, text in t.lines)
+                end = "" if t.returncode is None else f'<span class="sl-t">(exit status {t.returncode})</span>\n'
+                parts.append(f'<b>$ {html.escape(t.title)}</b>\n{rows}{end}')
+            return "<pre style='margin:0;white-space:pre-wrap'>" + "\n".join(parts) + "</pre>"
+
+        style = ("<style>.sl-t{color:var(--jp-ui-font-color2)}.sl-err{color:var(--jp-error-color1)}"
+                 ".sl-terminals td{vertical-align:top;border:1px solid var(--jp-border-color1);padding:6px;"
+                 "background:var(--jp-layout-color0);color:var(--jp-content-font-color1);width:50%}</style>")
+        return (f"{style}<table class='sl-terminals'><tr><th>terminal 1: the server</th>"
+                f"<th>terminal 2: the client</th></tr><tr><td>{column([self.server])}</td>"
+                f"<td>{column(self.clients)}</td></tr></table>")
+
+
+def two_terminals(server_script, client_script, *client_args, runs: int = 1, port: int | None = None,
+                  host: str = "127.0.0.1", cwd=None, name: str = "two-terminals") -> Terminals:
+    """Start the server script on ``port`` (a free one by default), run the client ``runs`` times against it."""
+    port = port or free_port(host)
+    server = Program(server_script, host, port, name=name, cwd=cwd).start()
+    deadline = time.monotonic() + 5
+    while not _listening(port) and server.returncode is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    clients = [run(client_script, host, port, *client_args, cwd=cwd) for _ in range(runs)]
+    if server.wait(1.0 if runs == 1 else 0.2) is None:  # a one-client server ends by itself
+        server.stop()
+    return Terminals(server.transcript, clients)

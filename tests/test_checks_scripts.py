@@ -1,0 +1,82 @@
+"""The wrong programs students write for the lab's scripts, and the one line each check gives them."""
+
+import pytest
+
+from socketlab.checks import CheckFailed, scripts as check
+from socketlab.programs import stop_programs
+
+ARGS = "import socket, sys\nHOST, PORT = sys.argv[1], int(sys.argv[2])\n"
+SERVER = ARGS + """with socket.create_server((HOST, PORT)) as listener:
+    conn, _ = listener.accept()
+    with conn:
+        while data := conn.recv(4096):
+            conn.sendall(data)
+"""
+SERVER2 = ARGS + """with socket.create_server((HOST, PORT)) as listener:
+    while True:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(5)
+            try:
+                while data := conn.recv(4096):
+                    conn.sendall(data)
+            except OSError:
+                pass
+"""
+CLIENT = ARGS + """MESSAGE = " ".join(sys.argv[3:]) or "Привіт"
+with socket.create_connection((HOST, PORT), timeout=5) as sock:
+    sock.sendall(MESSAGE.encode())
+    sock.shutdown(socket.SHUT_WR)
+    reply = b""
+    while chunk := sock.recv(4096):
+        reply += chunk
+print(reply.decode())
+"""
+
+WRONG = {
+    "fixed port": (check.server_script, SERVER.replace("(HOST, PORT)", "('127.0.0.1', 50123)"), "from the command line"),
+    "never ends": (check.server_script, SERVER2, "serves one client"),
+    "one recv": (check.server_script, ARGS + "with socket.create_server((HOST, PORT)) as l:\n    c, _ = l.accept()\n"
+                 "    c.sendall(c.recv(3))\n", "got back"),
+    "crashes": (check.server_script, ARGS + "raise NotImplementedError('your code here')\n", "NotImplementedError"),
+    "uses the course": (check.server_script, "import socketlab\n" + SERVER, "socket module"),
+    "no half-close": (check.client_script, CLIENT.replace("    sock.shutdown(socket.SHUT_WR)\n", ""), "SHUT_WR"),
+    "first recv only": (check.client_script, ARGS + "MESSAGE = ' '.join(sys.argv[3:])\n"
+                        "with socket.create_connection((HOST, PORT), timeout=5) as s:\n    s.sendall(MESSAGE.encode())\n"
+                        "    s.shutdown(socket.SHUT_WR)\n    print(s.recv(1000).decode(errors='replace'))\n", "whole reply"),
+    "own message": (check.client_script, CLIENT.replace('" ".join(sys.argv[3:]) or "Привіт"', '"hello"'), "should send MESSAGE"),
+}
+
+
+@pytest.mark.parametrize("case", WRONG)
+def test_every_wrong_program_fails_with_its_hint(tmp_path, case):
+    check_function, source, hint = WRONG[case]
+    (tmp_path / "prog.py").write_text(source, encoding="utf-8")
+    try:
+        with pytest.raises(CheckFailed) as caught:
+            check_function(tmp_path / "prog.py")
+    finally:
+        stop_programs()
+    assert hint in str(caught.value) and str(caught.value).startswith("✘")
+
+
+def test_a_permanent_server_that_ends_fails(tmp_path):
+    (tmp_path / "server2.py").write_text(SERVER, encoding="utf-8")
+    with pytest.raises(CheckFailed, match="client 2|ended after"):
+        check.server_script(tmp_path / "server2.py", forever=True)
+
+
+def test_a_missing_program_says_which_cell_to_run(tmp_path):
+    with pytest.raises(CheckFailed, match="%%writefile"):
+        check.server_script(tmp_path / "server.py")
+
+
+def test_the_reference_programs_pass(tmp_path, capsys):
+    for name, source in (("server.py", SERVER), ("server2.py", SERVER2), ("client.py", CLIENT)):
+        (tmp_path / name).write_text(source, encoding="utf-8")
+    check.server_script(tmp_path / "server.py")
+    check.server_script(tmp_path / "server2.py", forever=True)
+    check.client_script(tmp_path / "client.py")
+    check.scripts_together(tmp_path / "server.py", tmp_path / "client.py")
+    check.scripts_together(tmp_path / "server2.py", tmp_path / "client.py", runs=5)
+    assert capsys.readouterr().out.count("✔") == 5
