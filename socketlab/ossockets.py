@@ -79,19 +79,22 @@ def tcp_sockets(ports) -> list[SocketRow]:
 class SocketList:
     """``tcp_sockets(ports)`` as a table in a notebook (and as text)."""
 
-    def __init__(self, ports):
+    def __init__(self, ports, *, limit: int = 12):
         self.ports = sorted(set(ports))
-        self.rows = tcp_sockets(self.ports)
+        found = tcp_sockets(self.ports)
+        self.rows, self.more = found[:limit], len(found[limit:])
 
     def __str__(self) -> str:
         lines = [f"{'state':12} {'local':22} {'remote':22} program"]
         lines += [f"{r.state:12} {r.local:22} {r.remote or '-':22} {r.program or '-'}" for r in self.rows]
-        return "\n".join(lines)
+        return "\n".join(lines + ([f"… and {self.more} more"] if self.more else []))
 
     def _repr_html_(self) -> str:
         cells = "".join(f"<tr><td><b>{html.escape(r.state)}</b></td><td>{html.escape(r.local)}</td>"
                         f"<td>{html.escape(r.remote or '—')}</td><td>{html.escape(r.program or '—')}</td></tr>"
                         for r in self.rows)
+        if self.more:
+            cells += f"<tr><td colspan=4>… and {self.more} more</td></tr>"
         empty = "" if self.rows else f"<tr><td colspan=4>no TCP socket on port {', '.join(map(str, self.ports))}</td></tr>"
         return ("<table><tr><th>state</th><th>local address</th><th>remote address</th><th>program</th></tr>"
                 f"{cells}{empty}</table>")

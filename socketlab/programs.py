@@ -43,14 +43,16 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def wait_listening(port: int, host: str = "127.0.0.1", timeout: float = 5.0, program: "Program | None" = None) -> bool:
-    """Wait until something accepts connections on ``port`` (or ``program`` ended); True if it does."""
+    """Wait until a socket listens on ``port`` (or ``program`` ended); True if one does.
+
+    It looks without connecting: a probe connection would be a one-client server's only client.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if program is not None and program.returncode is not None:
             return False
-        with contextlib.suppress(OSError):
-            with socket.create_connection((host, port), timeout=0.2):
-                return True  # a probe connection: a one-client server would take it as its client…
+        if _listening(port, host):
+            return True
         time.sleep(0.05)
     return False
 
@@ -225,9 +227,7 @@ def two_terminals(server_script, client_script, *client_args, runs: int = 1, por
     """Start the server script on ``port`` (a free one by default), run the client ``runs`` times against it."""
     port = port or free_port(host)
     server = Program(server_script, host, port, name=name, cwd=cwd).start()
-    deadline = time.monotonic() + 5
-    while not _listening(port) and server.returncode is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_listening(port, host, program=server)
     clients = [run(client_script, host, port, *client_args, cwd=cwd) for _ in range(runs)]
     if server.wait(1.0 if runs == 1 else 0.2) is None:  # a one-client server ends by itself
         server.stop()

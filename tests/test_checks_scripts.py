@@ -80,3 +80,32 @@ def test_the_reference_programs_pass(tmp_path, capsys):
     check.scripts_together(tmp_path / "server.py", tmp_path / "client.py")
     check.scripts_together(tmp_path / "server2.py", tmp_path / "client.py", runs=5)
     assert capsys.readouterr().out.count("✔") == 5
+
+
+CLASSIC = ARGS + """listener = socket.socket()
+listener.bind((HOST, PORT))      # as in the lab's report: no SO_REUSEADDR
+listener.listen()
+while True:
+    conn, _ = listener.accept()
+    with conn:
+        try:
+            while data := conn.recv(4096):
+                conn.sendall(data)
+        except OSError:
+            pass
+"""
+
+
+def test_a_server_without_reuseaddr_cannot_restart_at_once(tmp_path):
+    import sys
+
+    if not sys.platform.startswith(("linux", "darwin")):
+        pytest.skip("TIME_WAIT blocks a new bind without SO_REUSEADDR on Linux and macOS")
+    (tmp_path / "classic.py").write_text(CLASSIC, encoding="utf-8")
+    (tmp_path / "server2.py").write_text(SERVER2, encoding="utf-8")
+    try:
+        with pytest.raises(CheckFailed, match="TIME_WAIT.*SO_REUSEADDR"):
+            check.restarts_at_once(tmp_path / "classic.py")
+        check.restarts_at_once(tmp_path / "server2.py")
+    finally:
+        stop_programs()

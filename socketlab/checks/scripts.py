@@ -8,6 +8,7 @@ written with the socket module alone.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from .. import shortcuts
@@ -15,7 +16,7 @@ from ..programs import Program, _listening, free_port, run
 from . import fail, preview
 from .echo import _echo_once, _EchoJudge
 
-__all__ = ["server_script", "client_script", "scripts_together"]
+__all__ = ["server_script", "client_script", "scripts_together", "restarts_at_once"]
 
 HOST = "127.0.0.1"
 
@@ -115,3 +116,30 @@ def scripts_together(server_path, client_path, *, runs: int = 1) -> None:
     finally:
         server.stop()
     print(f"✔ {client_path.name} and {server_path.name} work together" + (f", {runs} runs in a row" if runs > 1 else ""))
+
+
+def restarts_at_once(path) -> None:
+    """A permanent server stopped with a client connected starts again at once on the same port."""
+    path = _readable(path)
+    port = free_port()
+    server = _start_server(path, port)
+    client = socket.create_connection((HOST, port), timeout=5)
+    try:
+        client.sendall(b"hi")
+        client.recv(16)
+        server.stop()  # Ctrl-C while a client is connected: the server's end closes first...
+    finally:
+        client.close()  # ...and waits in TIME_WAIT once the client has closed too
+    again = Program(path, HOST, port, name=f"check-{path.name}").start()
+    try:
+        for _ in range(60):
+            if _listening(port) or again.returncode is not None:
+                break
+            again.wait(0.05)
+        if not _listening(port):
+            fail(f"{path.name} could not start again on port {port} at once ({_last_error(again)}): the old "
+                 "connection waits in TIME_WAIT; create the listener with socket.create_server, or set "
+                 "SO_REUSEADDR before bind")
+    finally:
+        again.stop()
+    print(f"✔ {path.name} starts again at once on the same port")
