@@ -7,12 +7,18 @@ checked for each group, then the wall time is printed.
 Target: <= 120 s on a 2-core machine for the three lab notebooks (01-03);
 ``--all`` adds the notebooks beyond the lab.
 
-    python benchmarks/grading.py [--students 30] [--jobs N] [--all]
+It also reports the time per (student, notebook) pair, the unit that ``--shard K/N``
+spreads over machines, and how many machines like this one a class needs to be graded
+by a deadline (``--class-size``, default 300; ``--deadline-minutes``, default 30),
+counting each machine's own start-up (``--startup-minutes``: booting, installing).
+
+    python benchmarks/grading.py [--students 30] [--jobs N] [--all] [--deadline-minutes 30]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import tempfile
@@ -55,12 +61,45 @@ def make_class(folder: Path, students: int, notebooks: list[Path]) -> dict[str, 
     return expected
 
 
+def machines_needed(pair_seconds: float, pairs: int, deadline_minutes: float, startup_minutes: float) -> int | None:
+    """Machines like this one to grade ``pairs`` by the deadline (None if even one pair per machine is too slow).
+
+    ``pair_seconds`` is the wall time per pair on one machine with all its jobs busy (its throughput).
+    A shard holds about pairs/N pairs; the stable hash spreads them unevenly (for 900 pairs on 8
+    machines the fullest shard has about two standard deviations, 18%, more than the mean), so
+    allow 20% more.
+    """
+    budget = deadline_minutes * 60 - startup_minutes * 60
+    if budget <= pair_seconds:
+        return None
+    return max(1, math.ceil(pairs * pair_seconds * 1.2 / budget))
+
+
+def plan(pair_seconds: float, jobs: int, notebooks: int, class_size: int, deadline: float, startup: float) -> str:
+    pairs = class_size * notebooks
+    machines = machines_needed(pair_seconds, pairs, deadline, startup)
+    one = pairs * pair_seconds / 60
+    lines = [f"per (student, notebook) pair: {pair_seconds:.2f} s of this machine's wall time with {jobs} jobs "
+             f"({pair_seconds * jobs:.1f} s each, {jobs} at a time)",
+             f"a class of {class_size} x {notebooks} notebooks = {pairs} pairs: {one:.0f} min on one such machine"]
+    if machines is None:
+        lines.append(f"a deadline of {deadline:g} min leaves no time after {startup:g} min of start-up")
+    else:
+        lines.append(f"to finish within {deadline:g} min ({startup:g} min start-up each, 20% for uneven shards): "
+                     f"{machines} machine(s) like this one: socketlab grade --shard K/{machines}, K = 0..{machines - 1}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=30)
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
     parser.add_argument("--all", action="store_true", help="grade every notebook of the course, not only 01-03")
     parser.add_argument("--sandbox-cost", action="store_true", help="also grade one student with and without the sandbox")
+    parser.add_argument("--class-size", type=int, default=300, help="students in the class to plan for")
+    parser.add_argument("--deadline-minutes", type=float, default=30.0, help="wall-clock minutes the class may take")
+    parser.add_argument("--startup-minutes", type=float, default=3.0,
+                        help="minutes each machine spends before it grades (boot, install)")
     args = parser.parse_args()
     course = sorted(SOURCE.glob("*.ipynb"))
     chosen = course if args.all else course[:3]
@@ -83,6 +122,8 @@ def main() -> None:
         print(f"graded {notebooks} notebooks in {seconds:.1f} s ({seconds / notebooks:.2f} s each); "
               f"target <= 120 s {'OK' if seconds <= 120 else 'ABOVE TARGET'}")
         print("every grade as expected" if not wrong else f"WRONG GRADES (got, expected): {wrong}")
+        print(plan(seconds / notebooks, args.jobs, len(chosen), args.class_size, args.deadline_minutes,
+                   args.startup_minutes))
         if available() is None and args.sandbox_cost:
             one = work / "submissions" / "student01"
             costs = []
