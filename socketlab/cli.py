@@ -178,6 +178,23 @@ def cmd_course(args) -> int:
     return 1 if report.kept else 0
 
 
+def cmd_report(args) -> int:
+    from .report import ReportError, build_report, write_pdf, write_report
+
+    missing = [n for n in args.notebooks if not os.path.isfile(n)]
+    if missing:
+        return fail(args, f"no such notebook: {missing[0]}")
+    try:
+        html = write_report(build_report(args.notebooks, student=args.student, group=args.group,
+                                         execute=args.execute), args.out)
+        print(f"report: {html}")
+        if args.pdf:
+            print(f"report: {write_pdf(html, html.with_suffix('.pdf'))}")
+    except ReportError as exc:
+        return fail(args, str(exc))
+    return 0
+
+
 def fail(args, message: str) -> int:
     print(f"socketlab {args.command}: {message}", file=sys.stderr)
     return 1
@@ -261,6 +278,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=["en", "uk"], default="en",
                    help="which edition: en, or uk for the Ukrainian one (default: %(default)s)")
     p.set_defaults(run=cmd_course)
+
+    p = commands.add_parser("report", help="build the lab report from your notebooks (HTML, or PDF with --pdf)")
+    p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="your notebooks, run and saved")
+    p.add_argument("--student", required=True, help="your name, as on the report")
+    p.add_argument("--group", required=True, help="your group, e.g. КУІБ-22-1")
+    p.add_argument("--out", default="report.html", help="the HTML file to write (default: %(default)s)")
+    p.add_argument("--pdf", action="store_true", help="also print it to a PDF next to it (needs Chromium)")
+    p.add_argument("--execute", action="store_true", help="run the notebooks first instead of using saved outputs")
+    p.set_defaults(run=cmd_report)
 
     # The instructor's commands (release, grade) live with the instructor's tools.
     from .instructor.commands import add_commands

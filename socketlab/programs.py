@@ -215,8 +215,9 @@ class Terminals:
             return "<pre style='margin:0;white-space:pre-wrap'>" + "\n".join(parts) + "</pre>"
 
         style = ("<style>.sl-t{color:var(--jp-ui-font-color2)}.sl-err{color:var(--jp-error-color1)}"
+                 ".sl-terminals{width:100%;table-layout:fixed}.sl-terminals th,.sl-terminals td{text-align:left}"
                  ".sl-terminals td{vertical-align:top;border:1px solid var(--jp-border-color1);padding:6px;"
-                 "background:var(--jp-layout-color0);color:var(--jp-content-font-color1);width:50%}</style>")
+                 "background:var(--jp-layout-color0);color:var(--jp-content-font-color1)}</style>")
         return (f"{style}<table class='sl-terminals'><tr><th>terminal 1: the server</th>"
                 f"<th>terminal 2: the client</th></tr><tr><td>{column([self.server])}</td>"
                 f"<td>{column(self.clients)}</td></tr></table>")

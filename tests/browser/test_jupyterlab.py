@@ -297,3 +297,29 @@ def test_concurrency_pictures_fit_the_notebook(browser, lab):
         save(page.locator(".jp-RenderedImage").first, f"timelines-{theme}.png")
         save(page.locator(".jp-RenderedImage").nth(1), f"comparison-{theme}.png")
     page.close()
+
+
+def test_the_lab_report_opens_with_every_task_program_and_transcript(browser, tmp_path):
+    """The report a student hands in, built from notebooks 01 and 02 run here, as Chromium shows it."""
+    import shutil
+
+    from socketlab.report import build_report, write_report
+
+    notebooks = Path(__file__).resolve().parents[2] / "notebooks"
+    for name in ("01_echo.ipynb", "02_many_clients.ipynb"):
+        shutil.copy(notebooks / name, tmp_path)
+    shutil.copytree(notebooks / "data", tmp_path / "data")
+    report = write_report(build_report([tmp_path / "01_echo.ipynb", tmp_path / "02_many_clients.ipynb"],
+                                       student="Шевченко Тарас", group="КУІБ-22-1", execute=True),
+                          tmp_path / "report.html")
+    page = browser.new_page()
+    page.goto(report.as_uri())
+    text = page.inner_text("body")
+    for expected in ("Звіт з лабораторної роботи", "Шевченко Тарас", "КУІБ-22-1", "Завдання 1.", "Завдання 2.",
+                     "server.py", "client.py", "server2.py", "terminal 1: the server", "server: connection from",
+                     "client: got back"):
+        assert expected in text, expected
+    assert page.locator("img").count() >= 2
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "report.png"), full_page=False)
+    page.close()

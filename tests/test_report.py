@@ -1,0 +1,45 @@
+"""The lab report, built from notebooks run as a student runs them."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from socketlab.report import ReportError, build_report, write_report
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("student")
+    for name in ("01_echo.ipynb", "02_many_clients.ipynb"):
+        shutil.copy(NOTEBOOKS / name, folder)
+    shutil.copytree(NOTEBOOKS / "data", folder / "data")
+    nb = build_report([folder / "01_echo.ipynb", folder / "02_many_clients.ipynb"],
+                      student="Шевченко <b>Тарас</b>", group="КУІБ-22-1", execute=True, date="01.12.2026")
+    html = write_report(nb, folder / "report.html").read_text(encoding="utf-8")
+    return folder, html
+
+
+def test_the_report_has_every_task_program_and_transcript(report):
+    folder, html = report
+    assert "Звіт з лабораторної роботи" in html and "КУІБ-22-1" in html and "01.12.2026" in html
+    for task in ("Завдання 1.", "Завдання 2."):
+        assert task in html
+    for program in ("server.py", "client.py", "server2.py"):
+        assert f"Програма <code>{program}</code>" in html
+    assert "terminal 1: the server" in html and "server: connection from" in html and "client: got back" in html
+    assert "### BEGIN SOLUTION" not in html
+    assert html.count("<img") >= 2  # the notebooks' pictures
+
+
+def test_a_name_is_text_not_markup(report):
+    _, html = report
+    assert "<b>Тарас</b>" not in html
+
+
+def test_notebooks_never_run_are_refused_with_a_hint(tmp_path):
+    shutil.copy(NOTEBOOKS / "01_echo.ipynb", tmp_path)
+    with pytest.raises(ReportError, match="--execute"):
+        build_report([tmp_path / "01_echo.ipynb"], student="S", group="G")
