@@ -31,3 +31,25 @@ def test_an_out_folder_is_refused_before_grading(tmp_path):
     done = grade(str(tmp_path / "subs"), "--source", NOTEBOOKS, "--out", str(tmp_path / "out"))
     assert done.returncode == 1 and "is a folder" in done.stderr and "Traceback" not in done.stderr
     assert "student" not in done.stdout  # no summary: nothing was graded
+
+
+@pytest.mark.parametrize("shard", ["4/4", "-1/2", "1/0", "half"])
+def test_a_bad_shard_is_refused_before_any_work(tmp_path, shard):
+    (tmp_path / "subs" / "someone").mkdir(parents=True)
+    done = grade(str(tmp_path / "subs"), "--source", NOTEBOOKS, "--out", str(tmp_path / "gb.csv"), "--shard", shard)
+    assert done.returncode == 2 and "--shard" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "gb.csv").exists()
+
+
+def test_a_hostile_download_is_refused_with_the_reason(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "download.zip", "w") as zf:
+        zf.writestr("Surname Name_12345_assignsubmission_file_/01_echo.ipynb", "{}")
+        zf.writestr("../../outside.txt", "x")
+    (tmp_path / "out").mkdir()
+    done = grade(str(tmp_path / "download.zip"), "--source", NOTEBOOKS, "--out", str(tmp_path / "out" / "gb.csv"))
+    assert done.returncode == 1 and "refused" in done.stderr and ".." in done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["download.zip", "out"]  # nothing unpacked, nothing left
+    assert not (tmp_path.parent / "outside.txt").exists()
