@@ -1,4 +1,4 @@
-"""Build step: the notebooks of notebooks/ travel inside the package as socketlab/_course/.
+"""Build step: the notebooks of notebooks/ travel inside the package as socketlab/_course/, as student copies.
 
 Everything else about the package is in pyproject.toml.  notebooks/ stays the only
 source: the copy is made into the build folder at each build, never into the tree.
@@ -17,12 +17,24 @@ from setuptools.command.build_py import build_py
 HERE = Path(__file__).resolve().parent
 
 
-def course_module():
-    spec = importlib.util.spec_from_file_location("_socketlab_course", HERE / "socketlab" / "course.py")
+def load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def course_module():
+    return load("_socketlab_course", HERE / "socketlab" / "course.py")
+
+
+def student_copy(source: Path, target: Path) -> None:
+    """The notebook as students get it: answers stubbed, hidden tests removed (never the solutions)."""
+    import nbformat
+
+    release = load("_socketlab_release", HERE / "socketlab" / "instructor" / "release.py")
+    nbformat.write(release.release_notebook(nbformat.read(source, as_version=4)), target)
 
 
 class build_py_with_course(build_py):
@@ -39,7 +51,10 @@ class build_py_with_course(build_py):
             raise SystemExit(f"no notebooks in {source}: the package would ship without its course")
         for rel in files:
             (target / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source / rel, target / rel)
+            if rel.endswith(".ipynb"):
+                student_copy(source / rel, target / rel)
+            else:
+                shutil.copyfile(source / rel, target / rel)
 
 
 setup(cmdclass={"build_py": build_py_with_course})

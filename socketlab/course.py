@@ -92,22 +92,28 @@ def edition_files(root: Path, lang: str) -> dict[str, str]:
     return dict(sorted(mine.items()))
 
 
-def copy_course(dest, lang: str = "en") -> CopyReport:
-    """Copy one edition of the course into ``dest`` (created if missing); never overwrites."""
+def copy_course(dest, lang: str = "en", *, student_copy=None) -> CopyReport:
+    """Copy one edition of the course into ``dest`` (created if missing); never overwrites.
+
+    A packaged course holds student copies already. The checkout's notebooks are the
+    instructor's, with the answers: ``student_copy(path) -> bytes`` turns each into a
+    student copy (the command line passes the instructor's release).
+    """
     root = course_source()
     plan = edition_files(root, lang)
     report = CopyReport(Path(dest))
     for target, source in plan.items():
         src, dst = root / source, report.dest / target
+        data = student_copy(src) if student_copy and root == CHECKOUT and src.suffix == ".ipynb" else src.read_bytes()
         if dst.exists() or dst.is_symlink():
-            if dst.is_file() and not dst.is_symlink() and dst.read_bytes() == src.read_bytes():
+            if dst.is_file() and not dst.is_symlink() and dst.read_bytes() == data:
                 report.unchanged.append(target)
             else:
                 report.kept.append(target)
             continue
         dst.parent.mkdir(parents=True, exist_ok=True)
-        with open(src, "rb") as fin, open(dst, "xb") as fout:  # "x": never over a file made meanwhile
-            shutil.copyfileobj(fin, fout)
+        with open(dst, "xb") as fout:  # "x": never over a file made meanwhile
+            fout.write(data)
         report.copied.append(target)
     return report
 
