@@ -1,6 +1,8 @@
 """``socketlab course DEST``: copying the course out, never over a student's work."""
 
+import nbformat
 import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from socketlab import course
 from socketlab.cli import main
@@ -11,8 +13,8 @@ def notebooks(tmp_path, monkeypatch):
     """A small course in place of the installed one: two notebooks, data, and leftovers."""
     root = tmp_path / "notebooks"
     (root / "data").mkdir(parents=True)
-    (root / "01_echo.ipynb").write_text('{"cells": []}', encoding="utf-8")
-    (root / "02_many_clients.ipynb").write_text('{"cells": [1]}', encoding="utf-8")
+    nbformat.write(new_notebook(), root / "01_echo.ipynb")
+    nbformat.write(new_notebook(cells=[new_code_cell("print(1)")]), root / "02_many_clients.ipynb")
     (root / "data" / "звіт.txt").write_bytes("Звіт\n".encode("cp1251"))
     for leftover in ("uploads/ok.txt", ".ipynb_checkpoints/01_echo-checkpoint.ipynb", "notes.md"):
         (root / leftover).parent.mkdir(parents=True, exist_ok=True)
@@ -65,10 +67,10 @@ def test_course_in_ukrainian_takes_notebooks_uk(notebooks, tmp_path, capsys):
     assert "the Ukrainian edition (notebooks/uk/) is not in this version of the course yet" in err
     assert not (tmp_path / "uk").exists()
     (notebooks / "uk").mkdir()
-    (notebooks / "uk" / "01_echo.ipynb").write_text('{"uk": true}', encoding="utf-8")
+    nbformat.write(new_notebook(cells=[new_markdown_cell("# Луна")]), notebooks / "uk" / "01_echo.ipynb")
     assert main(["course", str(tmp_path / "uk"), "--lang", "uk"]) == 0
     dest = tmp_path / "uk"
-    assert (dest / "01_echo.ipynb").read_text(encoding="utf-8") == '{"uk": true}'
+    assert "# Луна" in (dest / "01_echo.ipynb").read_text(encoding="utf-8")
     assert (dest / "data" / "звіт.txt").exists()  # the shared data/, until uk/ has its own
     assert not (dest / "02_many_clients.ipynb").exists()  # the English edition stays out
     assert main(["course", str(tmp_path / "en")]) == 0
@@ -80,3 +82,14 @@ def test_an_installation_without_the_course_says_so(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(course, "CHECKOUT", tmp_path / "b")
     assert main(["course", str(tmp_path / "dest")]) == 1
     assert "has no course notebooks" in capsys.readouterr().err
+
+
+def test_a_checkout_copies_student_copies_without_answers(notebooks, tmp_path):
+    answer = new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 42\n    ### END SOLUTION\n",
+                           metadata={"tags": ["solution"]})
+    check = new_code_cell("assert f() == 42\n### BEGIN HIDDEN TESTS\nassert f() > 0\n### END HIDDEN TESTS\n",
+                          metadata={"tags": ["check"], "points": 1})
+    nbformat.write(new_notebook(cells=[answer, check]), notebooks / "01_echo.ipynb")
+    assert main(["course", str(tmp_path / "mine")]) == 0
+    text = (tmp_path / "mine" / "01_echo.ipynb").read_text(encoding="utf-8")
+    assert "return 42" not in text and "HIDDEN" not in text and "NotImplementedError" in text
