@@ -132,13 +132,20 @@ def fails_with(check_function, answer, *args):
 @pytest.mark.parametrize("answer", WRONG_RECV_EXACTLY, ids=lambda f: f.__name__)
 def test_every_wrong_recv_exactly_fails_with_its_hint(answer):
     for _ in range(2):  # every time, not once in a while
-        message = fails_with(check.recv_exactly, answer)
-        assert WRONG_RECV_EXACTLY[answer] in message, message
+        messages = []
+        for check_function in (check.recv_exactly, check.recv_exactly_eof):
+            try:
+                check_function(answer)
+            except CheckFailed as exc:
+                messages.append(str(exc))
+        both = "\n".join(messages)
+        assert WRONG_RECV_EXACTLY[answer] in both, both
+        assert all(line.startswith(("✘", "    ")) for line in both.splitlines()), both
 
 
 def test_a_spinning_recv_exactly_is_stopped_by_the_check():
     threads = threading.active_count()
-    fails_with(check.recv_exactly, no_end_test)
+    fails_with(check.recv_exactly_eof, no_end_test)
     time.sleep(0.2)
     assert threading.active_count() <= threads
     cpu = time.process_time()
@@ -148,7 +155,8 @@ def test_a_spinning_recv_exactly_is_stopped_by_the_check():
 
 def test_the_reference_recv_exactly_passes(capsys):
     check.recv_exactly(my_recv_exactly)
-    assert "✔" in capsys.readouterr().out
+    check.recv_exactly_eof(my_recv_exactly)
+    assert capsys.readouterr().out.count("✔") == 2
 
 
 # ---- exercise 5: safe_name -------------------------------------------------------------------------
@@ -572,8 +580,35 @@ def test_the_reference_file_client_passes(tmp_path, capsys):
 def test_the_reference_answers_pass_50_times_in_a_row(tmp_path):
     for i in range(50):
         check.recv_exactly(my_recv_exactly)
+        check.recv_exactly_eof(my_recv_exactly)
         check.safe_name(safe_name)
         check.file_server(receive_file, tmp_path / f"s{i}")
         check.file_server_refuses(receive_file, tmp_path / f"r{i}")
         check.file_client(my_send_file, tmp_path / f"c{i}")
         check.file_client_refusals(my_send_file, tmp_path / f"e{i}")
+
+
+# ---- the released notebook: everything to see runs before the first exercise stops Run All ----------
+
+
+def test_a_released_03_runs_every_demo_and_every_other_cell_before_its_first_failing_check():
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    from socketlab.instructor.release import release_notebook
+
+    folder = Path(__file__).resolve().parent.parent / "notebooks"
+    nb = release_notebook(nbformat.read(folder / "03_file_transfer.ipynb", as_version=4))
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
+    with pytest.raises(CellExecutionError):
+        client.execute()  # Run All: stops at the first error
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    failed = next(i for i, c in enumerate(code) if any(o.output_type == "error" for o in c.outputs))
+    tags = code[failed].metadata.get("tags", [])
+    assert "check" in tags, f"Run All stopped at {code[failed].id}, which is not a check"
+    before = code[:failed]
+    assert all(c.execution_count is not None for c in before), [c.id for c in before if c.execution_count is None]
+    demos = [c.id for c in code if "demo" in c.metadata.get("tags", [])]
+    assert demos and all(c.id in {b.id for b in before} for c in code if c.id in demos), \
+        f"demo cells after the first exercise's check: {[d for d in demos if d not in {b.id for b in before}]}"
+    assert [c for c in code[failed + 1:] if "check" not in c.metadata.get("tags", [])], "the exercises are last"
