@@ -52,7 +52,7 @@ def read_line(stream, timeout=10.0) -> str:
     return stream.readline()
 
 
-def send_slowly(sock: socket.socket, data: bytes, step: int = 1) -> None:
+def write_in_pieces(sock: socket.socket, data: bytes, step: int = 1) -> None:
     """Write ``data`` a few bytes per send() so that the reader sees it in pieces."""
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     for i in range(0, len(data), step):

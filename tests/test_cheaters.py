@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ECHO = "01_echo.ipynb"
 PACKAGE = Path(socketlab.__file__).resolve().parent
 
-pytestmark = pytest.mark.skipif(available() is not None, reason=f"no sandbox here: {available()}")
+pytestmark = [pytest.mark.skipif(available() is not None, reason=f"no sandbox here: {available()}"),
+              pytest.mark.timeout(600)]  # a class of cheaters takes minutes on 2 busy cores
 
 
 def source():

@@ -4,14 +4,14 @@ import time
 
 import pytest
 
-from conftest import send_slowly
+from conftest import write_in_pieces
 from socketlab.streams import IncompleteRead, LineTooLong, recv_exactly, recv_line, recv_to_end
 
 
 def test_recv_exactly_gathers_bytes_that_arrive_one_at_a_time(tcp_pair):
     client, server = tcp_pair()
     data = "Привіт, сокете!".encode()
-    writer = threading.Thread(target=send_slowly, args=(client, data))
+    writer = threading.Thread(target=write_in_pieces, args=(client, data))
     writer.start()
     assert recv_exactly(server, len(data)) == data
     writer.join(5)
@@ -63,7 +63,7 @@ def test_recv_line_returns_the_line_and_leaves_the_body(tcp_pair):
 
 def test_recv_line_from_one_byte_writes(tcp_pair):
     client, server = tcp_pair()
-    writer = threading.Thread(target=send_slowly, args=(client, b"one line\nrest"))
+    writer = threading.Thread(target=write_in_pieces, args=(client, b"one line\nrest"))
     writer.start()
     assert recv_line(server) == b"one line\n"
     assert recv_exactly(server, 4) == b"rest"

@@ -17,11 +17,12 @@ import socket
 import threading
 import time
 
+from ..i18n import N_, _, ngettext
 from . import call_student, fail, preview, send_and_reset, student_server
 
 __all__ = ["echo_server", "echo_server_pieces", "echo_client", "sequential_server", "survives_bad_clients"]
 
-HINT_LOOP = "call recv in a loop until it returns b'' (the end of the stream)"
+HINT_LOOP = N_("call recv in a loop until it returns b'' (the end of the stream)")  # _(HINT_LOOP) where used
 
 
 def _split(data: bytes, pieces: int = 3) -> list[bytes]:
@@ -73,19 +74,23 @@ def _paced_exchange(address, pieces: list[bytes], *, wait: float = 1.0, timeout:
 def _judge_echo(session, sent: bytes, reply: bytes, how: str, pieces: int = 1) -> None:
     """Fail with the likeliest cause if ``reply`` is not ``sent``."""
     if session.accepts == 0:
-        fail("your server never accepted a client on the listener it was given: call listener.accept() "
-             "(a socket of your own, on a port of your own, gets no clients)")
+        fail(_("your server never accepted a client on the listener it was given: call listener.accept() "
+               "(a socket of your own, on a port of your own, gets no clients)"))
     if how == "no end" and reply == sent:
-        fail(f"your server sent back {preview(reply)} but never closed the connection: "
-             "close conn when recv returns b'' (with conn: …)")
+        fail(_("your server sent back {reply} but never closed the connection: "
+               "close conn when recv returns b'' (with conn: …)").format(reply=preview(reply)))
     if reply == sent:
         return
-    what = f"sent {preview(sent)}" + (f" in {pieces} pieces" if pieces > 1 else "")
+    what = (ngettext("sent {data} in {n} piece", "sent {data} in {n} pieces", pieces) if pieces > 1
+            else _("sent {data}")).format(data=preview(sent), n=pieces)
     if how == "closed early" or (len(reply) < len(sent) and sent.startswith(reply)):
-        fail(f"{what}, got back only {preview(reply)} before your server closed: {HINT_LOOP}")
+        fail(_("{what}, got back only {reply} before your server closed: {hint}").format(
+            what=what, reply=preview(reply), hint=_(HINT_LOOP)))
     if how == "no end":
-        fail(f"{what}, got back {preview(reply)} and the reply never ended: {HINT_LOOP}, then close conn")
-    fail(f"{what}, got back {preview(reply)}: send back exactly the bytes you receive, with sendall")
+        fail(_("{what}, got back {reply} and the reply never ended: {hint}, then close conn").format(
+            what=what, reply=preview(reply), hint=_(HINT_LOOP)))
+    fail(_("{what}, got back {reply}: send back exactly the bytes you receive, with sendall").format(
+        what=what, reply=preview(reply)))
 
 
 def echo_server(serve_one_client, messages: list[bytes] | None = None) -> None:
@@ -95,7 +100,7 @@ def echo_server(serve_one_client, messages: list[bytes] | None = None) -> None:
             reply, how = _large_exchange(session.address, data) if len(data) > 65536 else \
                 _paced_exchange(session.address, [data] if data else [])
         _judge_echo(session, data, reply, how)
-    print("✔ your server echoes empty, short and large messages")
+    print("✔ " + _("your server echoes empty, short and large messages"))
 
 
 def _large_exchange(address, data: bytes, *, timeout: float = 10.0) -> tuple[bytes, str]:
@@ -135,7 +140,7 @@ def echo_server_pieces(serve_one_client) -> None:
     with student_server(serve_one_client, conn_timeout=5) as session:
         reply, how = _paced_exchange(session.address, pieces)
     _judge_echo(session, data, reply, how, pieces=len(pieces))
-    print("✔ your server copes with a message arriving in pieces")
+    print("✔ " + _("your server copes with a message arriving in pieces"))
 
 
 # ---- exercise 2: the client ----------------------------------------------------------------------
@@ -182,6 +187,10 @@ class _EchoJudge:
                 pass
 
     def close(self) -> None:
+        try:  # wakes the thread's accept() (a plain close does not, on Linux)
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()
         self.thread.join(10)
 
@@ -192,31 +201,37 @@ def echo_client(my_echo, messages: list[str] | None = None) -> None:
         judge = _EchoJudge()
         try:
             reply = call_student(my_echo, message, judge.address, timeout=10,
-                                 on_timeout=f"my_echo({preview(message)}) did not return within 10 s")
+                                 on_timeout=_("my_echo({message}) did not return within {seconds} s").format(
+                                     message=preview(message), seconds=10))
         except Exception as exc:
             if isinstance(exc.__cause__ or exc, UnicodeDecodeError) or "UnicodeDecodeError" in str(exc):
-                fail(f"my_echo raised UnicodeDecodeError: a letter was split between two recv()s; "
-                     "join all the bytes first, then decode once")
+                fail(_("my_echo raised UnicodeDecodeError: a letter was split between two recv()s; "
+                       "join all the bytes first, then decode once"))
             raise
         finally:
             judge.close()
         sent = message.encode()
         if not judge.connected:
-            fail(f"my_echo returned {preview(reply)} without connecting to the server: connect to address")
+            fail(_("my_echo returned {reply} without connecting to the server: connect to address").format(
+                reply=preview(reply)))
         if judge.received != sent:
-            fail(f"my_echo was given {preview(message)}, the server received {preview(judge.received)}: "
-                 "send message.encode('utf-8') with sendall")
+            fail(_("my_echo was given {message}, the server received {received}: "
+                   "send message.encode('utf-8') with sendall").format(message=preview(message),
+                                                                      received=preview(judge.received)))
         if judge.ended == "silence":
-            fail("your client never said it was done sending, so the server waited for more: "
-                 "call sock.shutdown(socket.SHUT_WR) after sendall")
+            fail(_("your client never said it was done sending, so the server waited for more: "
+                   "call sock.shutdown(socket.SHUT_WR) after sendall"))
         if not isinstance(reply, str):
-            fail(f"my_echo should return a str, it returned {type(reply).__name__}: decode the reply")
+            fail(_("my_echo should return a str, it returned {type}: decode the reply").format(
+                type=type(reply).__name__))
         if reply != message:
             if len(reply) < len(message) and not message.isascii():
-                fail(f"sent {preview(message)}, my_echo returned {preview(reply)}: {HINT_LOOP} "
-                     "(and count bytes, not characters: a Ukrainian letter is 2 bytes in UTF-8)")
-            fail(f"sent {preview(message)}, my_echo returned {preview(reply)}: {HINT_LOOP}, then decode once")
-    print("✔ your client half-closes, reads the whole reply and decodes it")
+                fail(_("sent {message}, my_echo returned {reply}: {hint} "
+                       "(and count bytes, not characters: a Ukrainian letter is 2 bytes in UTF-8)").format(
+                    message=preview(message), reply=preview(reply), hint=_(HINT_LOOP)))
+            fail(_("sent {message}, my_echo returned {reply}: {hint}, then decode once").format(
+                message=preview(message), reply=preview(reply), hint=_(HINT_LOOP)))
+    print("✔ " + _("your client half-closes, reads the whole reply and decodes it"))
 
 
 # ---- exercise 3: a sequential server ----------------------------------------------------------------
@@ -242,16 +257,20 @@ def sequential_server(serve_clients, count: int = 3) -> None:
         for i in range(1, count + 1):
             reply = _echo_once(session.address, f"клієнт {i}", timeout=4)
             if reply != f"клієнт {i}":
-                served = f"served {i - 1} client{'s' if i != 2 else ''}" if reply is None else f"client {i} got back {reply!r}"
+                served = (ngettext("served {n} client", "served {n} clients", i - 1).format(n=i - 1)
+                          if reply is None else _("client {i} got back {reply}").format(i=i, reply=repr(reply)))
                 if session.failure is not None:
                     break  # its error says more
-                fail(f"{served}, then client {i} got no echo: accept {count} clients, one after another "
-                     f"(for _ in range(count)), each until its recv returns b''")
+                fail(_("{served}, then client {i} got no echo: accept {count} clients, one after another "
+                       "(for _ in range(count)), each until its recv returns b''").format(served=served, i=i,
+                                                                                          count=count))
         session.done.wait(2)
         if not session.done.is_set():
-            fail(f"your serve_clients served {count} clients but did not return: serve count clients, "
-                 "then return (for _ in range(count), not while True)")
-    print(f"✔ your server serves {count} clients one after another, then returns")
+            fail(_("your serve_clients served {count} clients but did not return: serve count clients, "
+                   "then return (for _ in range(count), not while True)").format(count=count))
+    print("✔ " + ngettext("your server serves {count} client one after another, then returns",
+                          "your server serves {count} clients one after another, then returns",
+                          count).format(count=count))
 
 
 def survives_bad_clients(serve_clients) -> None:
@@ -266,6 +285,7 @@ def survives_bad_clients(serve_clients) -> None:
         finally:
             silent.close()
         if reply != "I am next" or waited > 6:
-            fail(f"after a crashed and a silent client, the next one waited {waited:.0f} s and got {reply!r}: "
-                 "set a timeout on each connection (conn.settimeout(2)), catch OSError, serve the next client")
-    print("✔ a crashed client and a silent one do not stop your server")
+            fail(_("after a crashed and a silent client, the next one waited {seconds:.0f} s and got {reply}: "
+                   "set a timeout on each connection (conn.settimeout(2)), catch OSError, "
+                   "serve the next client").format(seconds=waited, reply=repr(reply)))
+    print("✔ " + _("a crashed client and a silent one do not stop your server"))
