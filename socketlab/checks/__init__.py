@@ -25,6 +25,7 @@ import traceback
 from typing import Callable, Iterator
 
 from .. import shortcuts
+from ..i18n import _, ngettext
 
 __all__ = ["CheckFailed", "Shortcut", "fail", "no_shortcuts", "student_server", "call_student", "preview",
            "send_slowly", "send_and_reset"]
@@ -48,21 +49,31 @@ def preview(data, limit: int = 40) -> str:
     """``'Привіт…' (12 bytes)``: enough of a message to recognise it."""
     if isinstance(data, str):
         shown = data if len(data) <= limit else data[:limit] + "…"
-        return f"{shown!r} ({len(data)} characters)"
+        return ngettext("{text} ({n} character)", "{text} ({n} characters)", len(data)).format(
+            text=repr(shown), n=len(data))
     head = bytes(data[:limit])
     try:
         shown = repr(head.decode("utf-8"))  # text, as the student sent it (a cut letter shows as bytes)
     except UnicodeDecodeError:
         shown = repr(head)
-    return f"{shown}{'…' if len(data) > limit else ''} ({len(data)} bytes)"
+    return ngettext("{text} ({n} byte)", "{text} ({n} bytes)", len(data)).format(
+        text=shown + ("…" if len(data) > limit else ""), n=len(data))
 
 
 def no_shortcuts(function) -> None:
     """Fail with one line if ``function`` (or a function of the notebook it calls) uses the answer key."""
     used = shortcuts.in_function(function)
     if used:
-        name = getattr(function, "__name__", "your function")
-        raise Shortcut(f"✘ {name} uses {', '.join(used)} from the course: {shortcuts.FIX}") from None
+        name = getattr(function, "__name__", None) or _("your function")
+        raise Shortcut("✘ " + _("{name} uses {names} from the course: {fix}").format(
+            name=name, names=", ".join(used), fix=fix_shortcut())) from None
+
+
+def fix_shortcut() -> str:
+    """:data:`socketlab.shortcuts.FIX` in the current language."""
+    # TRANSLATORS: the same words as socketlab.shortcuts.FIX, said to an answer that calls the course's code.
+    fixed = _("write it yourself with the socket module")
+    return fixed if shortcuts.FIX == "write it yourself with the socket module" else shortcuts.FIX
 
 
 def _student_frames(exc: BaseException) -> str:
@@ -77,7 +88,9 @@ def raised(who: str, exc: BaseException, hint: str = "") -> CheckFailed:
     """The failure for a student function that raised: the error, the student's frames, a hint."""
     what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     frames = _student_frames(exc)
-    return CheckFailed(f"✘ {who} raised {what}" + (f": {hint}" if hint else "") + (f"\n{frames}" if frames else ""))
+    line = (_("{who} raised {error}: {hint}") if hint else _("{who} raised {error}")).format(
+        who=who, error=what, hint=hint)
+    return CheckFailed(f"✘ {line}" + (f"\n{frames}" if frames else ""))
 
 
 # ---- the sockets a student's code opened, closed under it ------------------------------------------
@@ -142,7 +155,7 @@ def student_server(serve: Callable[[socket.socket], object], *, timeout: float =
     the student's code opened and waits (bounded) for ``serve`` to end.
     """
     no_shortcuts(serve)
-    name = name or getattr(serve, "__name__", "your server")
+    name = name or getattr(serve, "__name__", None) or _("your server")
     before = _open_sockets()
     listener = _Listener(socket.AF_INET, socket.SOCK_STREAM, conn_timeout=conn_timeout, send_buffer=send_buffer)
     listener.bind(("127.0.0.1", 0))
@@ -180,21 +193,22 @@ def student_server(serve: Callable[[socket.socket], object], *, timeout: float =
     if session.failure is not None:
         raise _failure(session, name) from None
     if not finished:
-        fail(f"your {name} was still running after its last client left: it should return")
+        fail(_("your {name} was still running after its last client left: it should return").format(name=name))
 
 
 def _failure(session: Session, name: str) -> CheckFailed:
     if session.accepts == 0 and session.unaccepted:
-        return CheckFailed(f"✘ your {name} never accepted a client on the listener it was given: call "
-                           "listener.accept() (a socket of your own, on a port of your own, gets no clients)")
-    return raised(f"your {name}", session.failure, _hint(session.failure))
+        return CheckFailed("✘ " + _("your {name} never accepted a client on the listener it was given: call "
+                                    "listener.accept() (a socket of your own, on a port of your own, gets no "
+                                    "clients)").format(name=name))
+    return raised(_("your {name}").format(name=name), session.failure, _hint(session.failure))
 
 
 def _hint(exc: BaseException) -> str:
     if isinstance(exc, UnicodeDecodeError):
-        return "bytes are not text: a letter may be split between two recv()s, so do not decode the pieces"
+        return _("bytes are not text: a letter may be split between two recv()s, so do not decode the pieces")
     if isinstance(exc, OSError):
-        return "a client that vanishes or goes silent raises an OSError: catch it and go on"
+        return _("a client that vanishes or goes silent raises an OSError: catch it and go on")
     return ""
 
 
@@ -216,7 +230,8 @@ def call_student(function: Callable, *args, timeout: float = 10.0, on_timeout: s
     if thread.is_alive():
         _close_new(before)
         thread.join(2)
-        fail(on_timeout or f"{function.__name__} did not return within {timeout:g} s")
+        fail(on_timeout or _("{name} did not return within {seconds:g} s").format(name=function.__name__,
+                                                                                  seconds=timeout))
     kind, value = outcome[0]
     if kind == "raised":
         raise raised(function.__name__, value) from None
