@@ -24,7 +24,7 @@ from pathlib import Path
 from . import CheckFailed, call_student, fail, no_shortcuts, preview, raised, student_server
 from ..streams import recv_line
 
-__all__ = ["recv_exactly", "safe_name", "file_server", "file_server_refuses", "file_client",
+__all__ = ["recv_exactly", "recv_exactly_eof", "safe_name", "file_server", "file_server_refuses", "file_client",
            "file_client_refusals", "HOSTILE_NAMES", "GOOD_NAMES"]
 
 HINT_EOF = ("when recv returns b'' the stream has ended for good: raise EOFError saying how many bytes "
@@ -117,7 +117,12 @@ def recv_exactly(my_recv_exactly) -> None:
         if kind == "running":
             fail("my_recv_exactly(sock, 0) waited for bytes: with n = 0 there is nothing to receive, return b''")
         _judge(kind, value, b"", "asked for 0 bytes")
-    # 4. the stream ends after 437 of 1000 bytes
+    print("✔ my_recv_exactly gathers bytes that arrive in pieces, and stops at n")
+
+
+def recv_exactly_eof(my_recv_exactly) -> None:
+    """Exercise 4: a stream that ends after 437 of 1000 bytes: EOFError, saying so."""
+    no_shortcuts(my_recv_exactly)
     ours, theirs = _pair()
     with ours, theirs:
         ours.sendall(b"x" * 437)
@@ -134,7 +139,7 @@ def recv_exactly(my_recv_exactly) -> None:
     if "1000" not in str(value) or "437" not in str(value):
         fail(f"sent 437 of 1000 bytes and closed; my_recv_exactly raised EOFError({str(value)!r}): say how many "
              "bytes were expected and how many came, e.g. EOFError(f'expected {n} bytes, got {len(data)}')")
-    print("✔ my_recv_exactly gathers pieces, stops at n and says when the stream ended early")
+    print("✔ my_recv_exactly says clearly when the stream ended early")
 
 
 def _judge(kind: str, value, data: bytes, what: str) -> None:
