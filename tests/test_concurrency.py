@@ -1,13 +1,14 @@
 import asyncio
 import os
 import socket
+import threading
 import time
 
 import pytest
 
 import socketlab
 from conftest import reset
-from socketlab.concurrency import SERVER_KINDS, AsyncioEchoServer, SelectorEchoServer, load
+from socketlab.concurrency import SERVER_KINDS, AsyncioEchoServer, SelectorEchoServer, ThreadingEchoServer, load
 from socketlab.echo import run_clients
 from socketlab.checks import send_slowly
 
@@ -182,3 +183,25 @@ def test_a_cancelled_client_task_ends_cancelled():
 
     task = asyncio.run(scenario())
     assert task.done() and task.cancelled(), "the handler swallowed CancelledError"
+
+
+def test_load_in_a_separate_process_pools_its_repeats_and_keeps_their_spread():
+    from socketlab.concurrency import load_in_process
+
+    with ThreadingEchoServer(idle_timeout=5) as server:
+        result = load_in_process(server, 5, seconds=0.2, repeats=3, rounds=2, think=0.01)
+        accepts = [e for e in server.events if e.kind == "accept"]
+    assert result.failures == 0 and result.sessions == len(accepts) >= 15
+    assert len(result.round_rates) == 3 and len(result.latencies) == result.sessions
+    low, high = result.spread
+    assert 0 < low <= result.rate <= high
+    assert not [t for t in threading.enumerate() if t.name.startswith("load-client")], "the clients ran here"
+
+
+def test_load_in_a_separate_process_counts_the_sessions_no_server_answered():
+    from socketlab.concurrency import load_in_process
+
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        address = closed.getsockname()[:2]
+    result = load_in_process(address, 2, seconds=0.1, repeats=2, timeout=2)
+    assert result.sessions == 0 and result.failures >= 4 and result.round_rates == (0.0, 0.0)
