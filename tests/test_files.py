@@ -722,3 +722,60 @@ def test_without_hard_links_every_file_server_kind_saves_and_never_overwrites(sa
     assert (server.folder / "notes.txt").read_bytes() == b"mine"
     assert (server.folder / "notes (1).txt").read_bytes() == path.read_bytes()
     assert_nothing_escaped(sandbox)
+
+
+# ---- what the server records: READY, the body's pieces, the reply --------------------------------
+
+
+def wait_for(server, kind, count=1, timeout=2.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len([e for e in server.events if e.kind == kind]) >= count:
+            return
+        time.sleep(0.01)
+
+
+def test_ready_each_body_piece_and_the_ok_line_are_recorded_in_order(server):
+    body = "Привіт, файле!".encode() * 10
+    with socket.create_connection(server.address, timeout=5) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(f"FILE {len(body)} звіт.txt\n".encode())
+        assert recv_line(sock) == b"READY\n"
+        for piece in (body[:50], body[50:100], body[100:]):
+            sock.sendall(piece)
+            time.sleep(0.05)  # three pieces, three recvs
+        reply = recv_line(sock)
+    wait_for(server, "close")
+    kinds = [e.kind for e in server.events if e.client_id == 1]
+    assert kinds == ["accept", "header", "ready", "body", "body", "body", "saved", "send", "close"], kinds
+    pieces = [e.nbytes for e in server.events if e.kind == "body"]
+    assert pieces == [50, 50, len(body) - 100]
+    send = next(e for e in server.events if e.kind == "send")
+    digest = hashlib.sha256(body).hexdigest()
+    assert reply == f"OK {len(body)} {digest} звіт.txt\n".encode()
+    assert send.nbytes == len(reply) and send.detail == f"OK {len(body)} {digest[:12]}… звіт.txt"
+
+
+def test_a_body_in_many_pieces_records_the_first_20_and_one_summary(server):
+    body = b"x" * 3000
+    with socket.create_connection(server.address, timeout=5) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(b"FILE 3000 many.txt\n")
+        recv_line(sock)
+        for i in range(0, 3000, 100):
+            sock.sendall(body[i:i + 100])
+            time.sleep(0.005)
+        assert recv_line(sock).startswith(b"OK 3000 ")
+    wait_for(server, "close")
+    pieces = [e for e in server.events if e.kind == "body"]
+    assert len(pieces) <= 21 and sum(e.nbytes for e in pieces) == 3000
+    if len(pieces) == 21:
+        assert pieces[-1].detail.endswith("more pieces")
+
+
+def test_a_truncated_body_still_accounts_for_what_came_and_records_no_ok(server):
+    replies = raw_upload(server.address, b"FILE 1000 half.txt\n", b"x" * 400)
+    assert replies[0] == b"READY\n" and replies[1].startswith(b"ERROR incomplete")
+    wait_for(server, "close")
+    assert sum(e.nbytes for e in server.events if e.kind == "body") == 400
+    assert not [e for e in server.events if e.kind == "send"]  # the error event is the reply's record
