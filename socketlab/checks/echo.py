@@ -120,7 +120,7 @@ def _large_exchange(address, data: bytes, *, timeout: float = 10.0) -> tuple[byt
 
         writer = threading.Thread(target=write, daemon=True)
         writer.start()
-        writer.join(1.0)  # read nothing at first: the server's buffer fills, and a single send() takes only part
+        writer.join(0.25)  # read nothing at first: the server's buffer fills, and a single send() takes only part
         how = "end"
         try:
             while chunk := sock.recv(65536):
