@@ -286,6 +286,6 @@ def survives_bad_clients(serve_clients) -> None:
             silent.close()
         if reply != "I am next" or waited > 6:
             fail(_("after a crashed and a silent client, the next one waited {seconds:.0f} s and got {reply}: "
-                   "set a timeout on each connection (conn.settimeout(2)), catch OSError, "
+                   "set a timeout on each connection (conn.settimeout(1)), catch OSError, "
                    "serve the next client").format(seconds=waited, reply=repr(reply)))
     print("✔ " + _("a crashed client and a silent one do not stop your server"))
