@@ -89,9 +89,10 @@ def test_every_english_notebook_has_a_ukrainian_edition():
 
 @pytest.mark.parametrize("english, ukrainian", pairs())
 def test_the_same_cells_in_the_same_order(english, ukrainian):
-    en, uk = load(english), load(ukrainian)["cells"]
-    en = en["cells"]
-    assert [c.get("id") for c in uk] == [c.get("id") for c in en], "cell ids or their order differ"
+    en, uk = load(english)["cells"], load(ukrainian)["cells"]
+    theirs, ours = [c.get("id") for c in en], [c.get("id") for c in uk]
+    assert ours == theirs, f"cell ids or their order differ: only in English {sorted(set(theirs) - set(ours))}, " \
+        f"only in Ukrainian {sorted(set(ours) - set(theirs))}"
     for a, b in zip(en, uk):
         assert b["cell_type"] == a["cell_type"], f"cell {a['id']}: a {a['cell_type']} cell in English"
         assert b["metadata"].get("tags", []) == a["metadata"].get("tags", []), f"cell {a['id']}: tags differ"
@@ -165,7 +166,8 @@ def test_a_ukrainian_submission_is_graded_against_the_same_checks(english, ukrai
     source_nb = nbformat.read(english, as_version=4)
     submission = [{"id": c.get("id"), "tags": c["metadata"].get("tags", []), "source": source(c)}
                   for c in load(ukrainian)["cells"] if c["cell_type"] == "code"]
-    graded = build_graded_notebook(source_nb, submission)
+    # in reverse order: an answer taken by its place instead of its id would land in the wrong cell
+    graded = build_graded_notebook(source_nb, submission[::-1])
     by_id = {c["id"]: c["source"] for c in submission}
     solutions = [cell for cell in source_nb.cells if "solution" in cell.metadata.get("tags", [])]
     assert solutions, f"{english.name} has no solution cells"
