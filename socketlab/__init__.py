@@ -2,6 +2,7 @@
 
 from .echo import EchoClient, EchoServer, echo
 from .files import FileClient, FileServer, SendResult, TransferError, send_file
+from .i18n import use_language
 from .protocol import LocalProtocolError, ProtocolError, RemoteProtocolError
 from .server import Event, Server, format_event, running_servers, stop_all
 from .streams import IncompleteRead, LineTooLong, recv_exactly, recv_line, recv_to_end
@@ -31,6 +32,7 @@ __all__ = [
     "stop_all",
     "ThreadingEchoServer",
     "TransferError",
+    "use_language",
 ]
 
 

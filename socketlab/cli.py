@@ -18,6 +18,7 @@ import sys
 from .concurrency import FILE_SERVER_KINDS, SERVER_KINDS
 from .echo import DEFAULT_ECHO_PORT, ReplyTooLong, echo
 from .files import DEFAULT_FILE_PORT, FileClient, TransferError
+from .i18n import _, language_from_environment, use_language
 from .protocol import LocalProtocolError, ProtocolError, name_problem
 from .server import Server, format_event
 from .streams import LineTooLong
@@ -36,7 +37,8 @@ def serve_until_interrupted(server: Server) -> int:
     try:  # Ctrl-C may come at any moment, even before the first line is out
         server.start()
         host, port = server.address
-        print(f"{server.role} listening on {host}:{port} (Ctrl-C to stop)", flush=True)
+        print(_("{role} listening on {host}:{port} (Ctrl-C to stop)").format(role=server.role, host=host, port=port),
+              flush=True)
         while server.running:
             try:
                 show(events.get(timeout=0.2))
@@ -57,12 +59,14 @@ def network_error(exc: OSError | EOFError, host: str, port: int) -> str:
     if isinstance(exc, EOFError):  # the stream ended early: the message says how many bytes came
         return str(exc)
     if isinstance(exc, ConnectionRefusedError):
-        return f"cannot connect to {where}: connection refused (is the server running?)"
+        return _("cannot connect to {address}: connection refused (is the server running?)").format(address=where)
     if isinstance(exc, TimeoutError):
-        return f"no answer from {where}: {exc}" if str(exc) else f"no answer from {where} in time"
+        if str(exc):
+            return _("no answer from {address}: {error}").format(address=where, error=exc)
+        return _("no answer from {address} in time").format(address=where)
     if isinstance(exc, socket.gaierror):
-        return f"cannot connect to {where}: unknown host"
-    return f"connection to {where} failed: {exc.strerror or exc}"
+        return _("cannot connect to {address}: unknown host").format(address=where)
+    return _("connection to {address} failed: {error}").format(address=where, error=exc.strerror or exc)
 
 
 def warn_if_reachable(args) -> None:
@@ -73,8 +77,9 @@ def warn_if_reachable(args) -> None:
     except ValueError:
         loopback = False  # a host name: it may be any interface
     if not loopback:
-        print(f"socketlab {args.command}: warning: listening on {args.host}: other machines on the network "
-              "can connect to this server (--host 127.0.0.1 keeps it to this one)", file=sys.stderr, flush=True)
+        print(f"socketlab {args.command}: " + _("warning: listening on {host}: other machines on the network "
+                                                "can connect to this server (--host 127.0.0.1 keeps it to this "
+                                                "one)").format(host=args.host), file=sys.stderr, flush=True)
 
 
 def server_options(args) -> dict:
@@ -86,7 +91,7 @@ def server_options(args) -> dict:
 
 def cmd_echo_server(args) -> int:
     if args.once and args.kind != "sequential":
-        return fail(args, "--once is for the sequential server (task 1)")
+        return fail(args, _("--once is for the sequential server (task 1)"))
     options = server_options(args)
     if args.once:
         options["max_clients"] = 1
@@ -116,30 +121,34 @@ def cmd_file_server(args) -> int:
     except ValueError as exc:
         return fail(args, str(exc))
     warn_if_reachable(args)
-    print(f"saving uploads in {server.folder}", flush=True)
+    print(_("saving uploads in {folder}").format(folder=server.folder), flush=True)
     return serve_until_interrupted(server)
 
 
 def cmd_send_file(args) -> int:
     if args.name is not None and len(args.paths) > 1:
-        return fail(args, "--name can only be given with a single PATH")
+        return fail(args, _("--name can only be given with a single PATH"))
     for path in args.paths:  # every problem we can see here, before connecting
         if not os.path.isfile(path):
-            return fail(args, f"no such file: {path}")
+            return fail(args, _("no such file: {path}").format(path=path))
         problem = name_problem(args.name if args.name is not None else os.path.basename(path))
         if problem:
-            return fail(args, f"{path}: cannot be sent under that name: {problem}")
+            return fail(args, _("{path}: cannot be sent under that name: {problem}").format(path=path,
+                                                                                          problem=problem))
     try:
         with FileClient((args.host, args.port), timeout=args.timeout) as client:
             for path in args.paths:  # one connection, one header per file
                 with progress_bar(os.path.basename(path)) as progress:
                     result = client.send(path, name=args.name, progress=progress)
-                print(f"{path} -> saved as {result.saved_name!r}: {result.size} bytes in "
-                      f"{result.seconds:.2f} s ({result.rate / 1e6:.1f} MB/s), sha256 {result.sha256} matches")
+                print(_("{path} -> saved as {name}: {size} bytes in {seconds:.2f} s ({rate:.1f} MB/s), "
+                        "sha256 {sha256} matches").format(path=path, name=repr(result.saved_name), size=result.size,
+                                                          seconds=result.seconds, rate=result.rate / 1e6,
+                                                          sha256=result.sha256))
     except (TransferError, LocalProtocolError) as exc:
-        return fail(args, f"{path}: refused: {exc}")
+        return fail(args, _("{path}: refused: {error}").format(path=path, error=exc))
     except (ProtocolError, LineTooLong) as exc:  # the peer is not a file server, or a broken one
-        return fail(args, f"{args.host}:{args.port} does not speak the file protocol: {exc}")
+        return fail(args, _("{address} does not speak the file protocol: {error}").format(
+            address=f"{args.host}:{args.port}", error=exc))
     except (OSError, EOFError) as exc:
         return fail(args, network_error(exc, args.host, args.port))
     return 0
@@ -190,13 +199,13 @@ def cmd_report(args) -> int:
 
     missing = [n for n in args.notebooks if not os.path.isfile(n)]
     if missing:
-        return fail(args, f"no such notebook: {missing[0]}")
+        return fail(args, _("no such notebook: {path}").format(path=missing[0]))
     try:
         html = write_report(build_report(args.notebooks, student=args.student, group=args.group,
                                          execute=args.execute), args.out)
-        print(f"report: {html}")
+        print(_("report: {path}").format(path=html))
         if args.pdf:
-            print(f"report: {write_pdf(html, html.with_suffix('.pdf'))}")
+            print(_("report: {path}").format(path=write_pdf(html, html.with_suffix(".pdf"))))
     except ReportError as exc:
         return fail(args, str(exc))
     return 0
@@ -210,7 +219,7 @@ def fail(args, message: str) -> int:
 def port_number(text: str) -> int:
     port = int(text)
     if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port number (0 to 65535)")
+        raise argparse.ArgumentTypeError(_("{port} is not a port number (0 to 65535)").format(port=port))
     return port
 
 
@@ -220,7 +229,8 @@ def positive_seconds(text: str) -> float:
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value > 0):  # nan and inf would drop, or never drop, every client
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive, finite number of seconds")
+        raise argparse.ArgumentTypeError(_("{text} is not a positive, finite number of seconds").format(
+            text=repr(text)))
     return value
 
 
@@ -229,7 +239,8 @@ def byte_size(text: str) -> int:
     units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
     number, unit = text.rstrip("KMGTkmgtBb"), text[len(text.rstrip("KMGTkmgtBb")):].upper().rstrip("B")
     if not number.isdigit() or unit not in units:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 1G, 512M, 100K or 1000")
+        raise argparse.ArgumentTypeError(_("{text} is not a size such as 1G, 512M, 100K or 1000").format(
+            text=repr(text)))
     return int(number) * units[unit]
 
 
@@ -243,6 +254,9 @@ def timeout_options(p) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="socketlab", description="TCP socket course tools.")
+    parser.add_argument("--lang", dest="ui_lang", metavar="LANG",
+                        help="language of the messages: en or uk (default: from LANGUAGE, LC_ALL, LC_MESSAGES "
+                        "or LANG, else en); `course --lang` chooses the notebooks' edition")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def address_options(p, port: int, what: str) -> None:
@@ -302,7 +316,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def choose_language(argv: list[str]) -> str:
+    """The messages' language: ``socketlab --lang uk …`` (before the command), else the environment's."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):  # the options before the command
+        if argv[i] == "--lang" and i + 1 < len(argv):
+            return use_language(argv[i + 1])
+        if argv[i].startswith("--lang="):
+            return use_language(argv[i].split("=", 1)[1])
+        i += 1
+    return use_language(language_from_environment())
+
+
 def main(argv: list[str] | None = None) -> int:
+    choose_language(sys.argv[1:] if argv is None else argv)  # before parsing: its errors are messages too
     args = build_parser().parse_args(argv)
     # Ctrl-C and `kill` both stop a server cleanly with exit status 0, even when the
     # shell started us in the background with SIGINT ignored.
@@ -314,4 +341,4 @@ def main(argv: list[str] | None = None) -> int:
         return fail(args, exc.strerror or str(exc))
     except KeyboardInterrupt:  # a client stopped halfway
         print(file=sys.stderr)
-        return fail(args, "interrupted")
+        return fail(args, _("interrupted"))

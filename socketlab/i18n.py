@@ -29,6 +29,7 @@ import array
 import gettext
 import io
 import os
+import re
 import struct
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def available_languages() -> list[str]:
 def _candidates(lang: str) -> list[str]:
     """``uk_UA.UTF-8`` → ``["uk_UA", "uk"]``; ``uk-ua`` → ``["uk_UA", "uk"]``."""
     code = lang.strip().split(".")[0].split("@")[0].replace("-", "_")
-    if not code:
+    if not re.fullmatch(r"[A-Za-z]{2,3}(_[A-Za-z0-9]{2,3})?", code):  # a language code, never a path
         return []
     base, _sep, region = code.partition("_")
     base = base.lower()

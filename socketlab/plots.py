@@ -25,6 +25,7 @@ from typing import Iterable, Sequence
 import matplotlib
 from matplotlib.figure import Figure
 
+from .i18n import _, ngettext
 from .protocol import ERROR_CODES
 from .server import Event
 
@@ -145,7 +146,7 @@ def _connections(events: Iterable[Event]) -> dict[int, dict]:
     return dict(sorted(((cid, c) for cid, c in conns.items() if "accept" in c), key=lambda item: item[1]["accept"]))
 
 
-def timeline(source, clients: Sequence | None = None, *, title: str = "Who was served when",
+def timeline(source, clients: Sequence | None = None, *, title: str | None = None,
              wait: float = 1.0) -> Figure:
     """One row per client: waiting in the queue (if ``clients`` are given), then being served.
 
@@ -161,11 +162,11 @@ def timeline(source, clients: Sequence | None = None, *, title: str = "Who was s
         ax = fig.add_subplot()
         if _draw_timeline(ax, events, clients, relative=False):
             fig.legend(loc="outside lower center", ncols=3, frameon=False)
-        ax.set_title(title)
+        ax.set_title(_("Who was served when") if title is None else title)
     return fig
 
 
-def timelines(panels: dict, *, title: str = "The same clients, different servers", wait: float = 1.0) -> Figure:
+def timelines(panels: dict, *, title: str | None = None, wait: float = 1.0) -> Figure:
     """Timelines side by side, one per server: ``{"name": (server or events, clients), …}``.
 
     Times count from each panel's first client, on one shared axis, so the
@@ -186,7 +187,7 @@ def timelines(panels: dict, *, title: str = "The same clients, different servers
         if drawn:
             fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3,
                        frameon=False)
-        fig.suptitle(title)
+        fig.suptitle(_("The same clients, different servers") if title is None else title)
     return fig
 
 
@@ -215,17 +216,18 @@ def _draw_timeline(ax, events: Sequence[Event], clients: Sequence | None, *, rel
         if c.get("port") in connected:
             wait_from = connected[c["port"]] - origin
             ax.barh(row, max(accept - wait_from, 0.0), left=wait_from, color=WAITING, height=0.5,
-                    label=once("connected, waiting to be accepted"))
+                    label=once(_("connected, waiting to be accepted")))
         ax.barh(row, max(close - accept, thinnest), left=accept, color=SERVED, height=0.5,
-                label=once("being served"))
+                label=once(_("being served")))
         for t, _kind in c["trouble"]:
-            ax.plot(t - origin, row, "x", color=TROUBLE, markersize=10, mew=2, label=once("dropped (idle) or error"))
+            ax.plot(t - origin, row, "x", color=TROUBLE, markersize=10, mew=2,
+                    label=once(_("dropped (idle) or error")))
         # the byte count right of the bar, clear of a red mark at its end
-        ax.annotate(f"{c['bytes']} B", (max(close, accept + thinnest), row), xytext=(9 if c["trouble"] else 4, 0),
-                    textcoords="offset points", va="center", fontsize=SMALL)
-    ax.set_yticks(range(len(conns)), [f"client {n}" for n in range(1, len(conns) + 1)])
+        ax.annotate(_("{n} B").format(n=c["bytes"]), (max(close, accept + thinnest), row),
+                    xytext=(9 if c["trouble"] else 4, 0), textcoords="offset points", va="center", fontsize=SMALL)
+    ax.set_yticks(range(len(conns)), [_("client {n}").format(n=n) for n in range(1, len(conns) + 1)])
     ax.invert_yaxis()  # the first client on top
-    ax.set_xlabel("seconds since the first client" if relative else "seconds since the server started")
+    ax.set_xlabel(_("seconds since the first client") if relative else _("seconds since the server started"))
     if not relative:
         ax.set_xlim(left=max(0.0, first - 0.05 * (end - first)))  # start where the story starts
     ax.margins(x=0.12)  # room for the byte counts at the right
@@ -233,7 +235,7 @@ def _draw_timeline(ax, events: Sequence[Event], clients: Sequence | None, *, rel
     return bool(conns)
 
 
-def comparison(results: dict, *, title: str = "Sessions per second and latency, by server and number of clients") -> Figure:
+def comparison(results: dict, *, title: str | None = None) -> Figure:
     """Bars of sessions/s and median latency: ``{"server name": [LoadResult, …], …}``."""
     with matplotlib.rc_context(_STYLE):
         fig = _picture(WIDTH, 3.8)
@@ -245,14 +247,15 @@ def comparison(results: dict, *, title: str = "Sessions per second and latency, 
             xs = [j + i * width for j in range(len(levels))]
             rate_ax.bar(xs, [by_level[n].rate if n in by_level else 0 for n in levels], width, label=name)
             latency_ax.bar(xs, [by_level[n].median_ms if n in by_level else 0 for n in levels], width, label=name)
-        for ax, label in ((rate_ax, "sessions per second"), (latency_ax, "median latency (ms), log scale")):
+        for ax, label in ((rate_ax, _("sessions per second")), (latency_ax, _("median latency (ms), log scale"))):
             ax.set_xticks([j + 0.4 - width / 2 for j in range(len(levels))],
-                          [f"{n} client" if n == 1 else f"{n} clients" for n in levels])
+                          [ngettext("{n} client", "{n} clients", n).format(n=n) for n in levels])
             ax.set_ylabel(label)
             ax.grid(axis="y", alpha=0.3)
         latency_ax.set_yscale("log")
         rate_ax.legend(frameon=False)
-        fig.suptitle(title)
+        fig.suptitle(_("Sessions per second and latency, by server and number of clients") if title is None
+                     else title)
     return fig
 
 
@@ -304,11 +307,11 @@ def _steps(events: Sequence[Event]) -> list[tuple[Event, str, str, bool]]:
     for i, e in enumerate(events):
         upload = file.get(e.client_id)
         if e.kind == "accept":
-            steps.append((e, TO, "connect", True))
+            steps.append((e, TO, _("connect"), True))
         elif e.kind == "header":
             file[e.client_id] = {"size": e.nbytes, "ready": False, "body": 0}
             files_seen.add(e.client_id)
-            steps.append((e, TO, f"header: FILE {e.nbytes} {_unquote(e.detail)}", True))
+            steps.append((e, TO, _("header: {line}").format(line=f"FILE {e.nbytes} {_unquote(e.detail)}"), True))
         elif e.kind == "ready":
             if upload:
                 upload["ready"] = True
@@ -319,17 +322,18 @@ def _steps(events: Sequence[Event]) -> list[tuple[Event, str, str, bool]]:
                 steps.append((e, FROM, "READY", False))
             if e.kind in ("body", "recv"):
                 upload["body"] += e.nbytes
-                steps.append((e, TO, f"body {e.nbytes} B", True))
+                steps.append((e, TO, _("body {n} B").format(n=e.nbytes), True))
             elif e.kind == "progress":
-                steps.append((e, TO, f"body: {e.nbytes} of {upload['size']} B so far", True))
+                steps.append((e, TO, _("body: {n} of {size} B so far").format(n=e.nbytes, size=upload["size"]), True))
                 upload["progress"] = e.nbytes
             elif e.kind == "saved":
                 if upload["body"] < e.nbytes:  # its pieces were not recorded
                     so_far = upload.get("progress", 0)
-                    rest = f"the rest, {e.nbytes - so_far} B" if so_far else f"{e.nbytes} B"
-                    steps.append((e, TO, f"body: {rest}", False))
-                name, _, digest = e.detail.partition(" sha256 ")
-                steps.append((e, NOTE, f"saved as {name}", True))
+                    rest = (_("body: the rest, {n} B").format(n=e.nbytes - so_far) if so_far
+                            else _("body: {n} B").format(n=e.nbytes))
+                    steps.append((e, TO, rest, False))
+                name, _sep, digest = e.detail.partition(" sha256 ")
+                steps.append((e, NOTE, _("saved as {name}").format(name=name), True))
                 following = next((later for later in events[i + 1:] if later.client_id == e.client_id), None)
                 if following is None or following.kind != "send":  # the reply was not recorded
                     steps.append((e, FROM, f"OK {e.nbytes} {digest or '…'} {name}", False))
@@ -338,10 +342,12 @@ def _steps(events: Sequence[Event]) -> list[tuple[Event, str, str, bool]]:
                 steps.append((e, FROM, f"ERROR {e.detail[:40]}", True))
                 del file[e.client_id]
         elif e.kind == "recv":
-            steps.append((e, TO, f"data {e.nbytes} B {_short(e.detail)}", True))
+            steps.append((e, TO, _("data {n} B {preview}").format(n=e.nbytes, preview=_short(e.detail)), True))
         elif e.kind == "send":
             replies = e.client_id in files_seen  # a file server's reply; an echo server's echo
-            steps.append((e, FROM, (e.detail[:40] or f"reply {e.nbytes} B") if replies else f"echo {e.nbytes} B", True))
+            label = (e.detail[:40] or _("reply {n} B").format(n=e.nbytes)) if replies else \
+                _("echo {n} B").format(n=e.nbytes)
+            steps.append((e, FROM, label, True))
         elif e.kind in ("error", "timeout"):
             if _code(e) in ERROR_CODES:  # the file server told the client so in an ERROR line
                 steps.append((e, FROM, f"ERROR {e.detail[:40]}", True))
@@ -349,14 +355,14 @@ def _steps(events: Sequence[Event]) -> list[tuple[Event, str, str, bool]]:
             else:
                 steps.append((e, NOTE, f"{e.kind}: {e.detail[:36]}", True))
         elif e.kind == "close":
-            steps.append((e, FROM, "close", True))
+            steps.append((e, FROM, _("close"), True))
         else:
             steps.append((e, NOTE, f"{e.kind} {e.detail[:36]}".strip(), True))
     return steps
 
 
 def sequence_diagram(source, *, max_clients: int = 3, max_rows: int = 40,
-                     title: str = "What travelled between client and server", wait: float = 1.0) -> Figure:
+                     title: str | None = None, wait: float = 1.0) -> Figure:
     """Clients and the server as lifelines, one arrow per message, in the order they happened.
 
     ``source`` is a server or its ``events``.
@@ -372,9 +378,9 @@ def sequence_diagram(source, *, max_clients: int = 3, max_rows: int = 40,
         bottom = len(steps) + 0.2
         for n, cx in enumerate(x.values(), start=1):
             ax.plot([cx, cx], [-0.7, bottom], color=FOREGROUND, lw=1, ls=":")  # lifelines below the names
-            ax.text(cx, -1, f"client {n}", ha="center", va="bottom", weight="bold")
+            ax.text(cx, -1, _("client {n}").format(n=n), ha="center", va="bottom", weight="bold")
         ax.plot([server_x, server_x], [-0.7, bottom], color=FOREGROUND, lw=1.5)
-        ax.text(server_x, -1, "server", ha="center", va="bottom", weight="bold")
+        ax.text(server_x, -1, _("server"), ha="center", va="bottom", weight="bold")
         for y, (e, direction, label, recorded) in enumerate(steps):
             cx = x[e.client_id]
             trouble = e.kind in ("timeout", "error")
@@ -389,9 +395,9 @@ def sequence_diagram(source, *, max_clients: int = 3, max_rows: int = 40,
                                             ls="--" if e.kind == "close" else "-"))
                 ax.text((cx + server_x) / 2, y - 0.12, label, ha="center", va="bottom", fontsize=SMALL)
             if recorded:
-                ax.text(-0.45, y, f"{e.t * 1000:.1f} ms", ha="right", va="center", fontsize=SMALL)
+                ax.text(-0.45, y, _("{ms:.1f} ms").format(ms=e.t * 1000), ha="right", va="center", fontsize=SMALL)
         ax.set_xlim(-1.1, server_x + 1.2)
         ax.set_ylim(bottom, -1.6)
         ax.axis("off")
-        ax.set_title(title)
+        ax.set_title(_("What travelled between client and server") if title is None else title)
     return fig

@@ -18,6 +18,7 @@ import ipywidgets as w
 
 from .echo import DEFAULT_ECHO_PORT, echo
 from .files import DEFAULT_FILE_PORT, send_file
+from .i18n import _
 from .plots import bytes_in
 from .server import Event, Server, address_of, format_event, preview
 
@@ -37,8 +38,10 @@ _LIMIT = f"{UPLOAD_LIMIT // (1024 * 1024)} MiB"
 
 def _problem(exc: BaseException) -> str:
     """An error as one line a student can act on."""
-    hint = " (is the server running?)" if isinstance(exc, ConnectionRefusedError) else ""
-    return f"{ERROR_MARK} {type(exc).__name__}: {exc}{hint}"
+    error = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"{ERROR_MARK} " + _("{error} (is the server running?)").format(error=error)
+    return f"{ERROR_MARK} {error}"
 
 
 def _line(text: str, color: str = "inherit") -> str:
@@ -75,14 +78,14 @@ class EchoPanel(_Panel):
         self.address = address_of(address)
         self.timeout = timeout
         self.lines: collections.deque[str] = collections.deque(maxlen=history)
-        self.message = w.Text(placeholder="type a message, e.g. Привіт!", description="Message:",
+        self.message = w.Text(placeholder=_("type a message, e.g. Привіт!"), description=_("Message:"),
                               layout=w.Layout(width="60%"))
-        self.button = w.Button(description="Send", button_style="primary", icon="paper-plane")
+        self.button = w.Button(description=_("Send"), button_style="primary", icon="paper-plane")
         self.output = w.HTML()
         self.button.on_click(lambda _: self.send())
         self.message.on_msg(self._on_message)
         host, port = self.address
-        title = w.HTML(f"<b>Echo client</b> → {host}:{port}")
+        title = w.HTML(f"<b>{html.escape(_('Echo client'))}</b> → {host}:{port}")
         self.widget = w.VBox([title, w.HBox([self.message, self.button]), self.output])
 
     def _on_message(self, _widget, content, _buffers) -> None:
@@ -102,8 +105,8 @@ class EchoPanel(_Panel):
         ms = (time.perf_counter() - started) * 1000
         sent, got = len(text.encode("utf-8")), len(reply.encode("utf-8"))
         mark, color = (OK_MARK, TEXT) if reply == text else (ERROR_MARK, ERROR)
-        self._show(_line(f"{mark} sent {sent} B {preview(text.encode())}  ←  got {got} B "
-                         f"{preview(reply.encode())}  in {ms:.2f} ms", color))
+        self._show(_line(f"{mark} " + _("sent {sent} B {text}  ←  got {got} B {reply}  in {ms:.2f} ms").format(
+            sent=sent, text=preview(text.encode()), got=got, reply=preview(reply.encode()), ms=ms), color))
         return reply
 
     def _show(self, line: str) -> None:
@@ -123,8 +126,8 @@ class ServerMonitor(_Panel):
         try:
             server.address
         except RuntimeError:  # before subscribing: a monitor that fails leaves nothing behind
-            raise RuntimeError(f"{server.name} is not started: start it first (server.start()), "
-                               "then make its monitor") from None
+            raise RuntimeError(_("{name} is not started: start it first (server.start()), "
+                                 "then make its monitor").format(name=server.name)) from None
         self.server = server
         self.interval = interval
         self.recent: collections.deque[Event] = collections.deque(maxlen=lines)
@@ -134,8 +137,8 @@ class ServerMonitor(_Panel):
         self._timer: threading.Timer | None = None
         self.summary = w.HTML()
         self.log = w.HTML(layout=w.Layout(width="100%"))
-        self.stop_button = w.Button(description="Stop server", button_style="danger", icon="stop")
-        self.clear_button = w.Button(description="Clear log", icon="eraser")
+        self.stop_button = w.Button(description=_("Stop server"), button_style="danger", icon="stop")
+        self.clear_button = w.Button(description=_("Clear log"), icon="eraser")
         self.stop_button.on_click(lambda _: self.stop())
         self.clear_button.on_click(lambda _: self.clear())
         for event in server.events[-lines:]:
@@ -174,11 +177,12 @@ class ServerMonitor(_Panel):
             self._last_update = time.monotonic()
             self._timer = None
             c = self.counts
-        state = "running" if self.server.running else "stopped"
+        state = _("running") if self.server.running else _("stopped")
         host, port = self.server.address
-        self.summary.value = (f"<b>{html.escape(self.server.role)}</b> on {host}:{port} — {state} · "
-                              f"{c['accept']} clients · {c['bytes in']} bytes in · "
-                              f"{c['timeout']} dropped idle · {c['error']} errors")
+        self.summary.value = _("{role} on {host}:{port} — {state} · {clients} clients · {bytes_in} bytes in · "
+                               "{dropped} dropped idle · {errors} errors").format(
+            role=f"<b>{html.escape(self.server.role)}</b>", host=host, port=port, state=state,
+            clients=c["accept"], bytes_in=c["bytes in"], dropped=c["timeout"], errors=c["error"])
         self.log.value = (
             f'<pre class="socketlab-log" style="margin: 0; height: 14em; overflow: auto; padding: 2px 6px; '
             f'color: {TEXT}; font-family: var(--jp-code-font-family, monospace); '
@@ -227,14 +231,14 @@ class FileSendPanel(_Panel):
     def __init__(self, address=("127.0.0.1", DEFAULT_FILE_PORT), *, timeout: float = 30.0):
         self.address = address_of(address)
         self.timeout = timeout
-        self.picker = _Picker(description="Choose file", multiple=False,
-                              tooltip=f"a file up to {_LIMIT}; for a larger one, type its path")
+        self.picker = _Picker(description=_("Choose file"), multiple=False,
+                              tooltip=_("a file up to {limit}; for a larger one, type its path").format(limit=_LIMIT))
         self.picker.on_resync = self._check_arrival
         self.chosen = w.HTML()
-        self.path = w.Text(placeholder="…or a path next to the notebook, e.g. data/lab_report_uk.txt",
-                           description="Path:", layout=w.Layout(width="60%"))
-        self.button = w.Button(description="Send", button_style="primary", icon="upload")
-        self.clear_button = w.Button(description="Clear", icon="eraser")
+        self.path = w.Text(placeholder=_("…or a path next to the notebook, e.g. data/lab_report_uk.txt"),
+                           description=_("Path:"), layout=w.Layout(width="60%"))
+        self.button = w.Button(description=_("Send"), button_style="primary", icon="upload")
+        self.clear_button = w.Button(description=_("Clear"), icon="eraser")
         self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="0%",
                                         layout=w.Layout(width="60%"))
         self.result = w.HTML()
@@ -245,7 +249,8 @@ class FileSendPanel(_Panel):
         self.path.on_msg(self._on_path_message)
         self._show_choice()
         host, port = self.address
-        self.widget = w.VBox([w.HTML(f"<b>File client</b> → {host}:{port}"), w.HBox([self.picker, self.chosen]),
+        self.widget = w.VBox([w.HTML(f"<b>{html.escape(_('File client'))}</b> → {host}:{port}"),
+                              w.HBox([self.picker, self.chosen]),
                               w.HBox([self.path, self.button, self.clear_button]), self.progress, self.result])
 
     @property
@@ -271,17 +276,19 @@ class FileSendPanel(_Panel):
     def _show_choice(self) -> None:
         chosen = self.choice
         if chosen is not None:
-            text = f"chosen: {chosen['name']} ({_size(chosen.get('size', len(chosen['content'])))})"
+            text = _("chosen: {name} ({size})").format(name=chosen["name"],
+                                                       size=_size(chosen.get("size", len(chosen["content"]))))
         else:
-            text = f"no file chosen (up to {_LIMIT}; for a larger one, type its path)"
+            text = _("no file chosen (up to {limit}; for a larger one, type its path)").format(limit=_LIMIT)
         self.chosen.value = _line(text, TEXT)
 
     def _check_arrival(self) -> None:
         """The browser asked for the chooser's state again: a file too large for it may be lost."""
         if self.choice is None:
             self.result.value = _line(
-                f"{ERROR_MARK} No chosen file arrived. A file over {_LIMIT} cannot travel from the browser "
-                "to Python (the connection drops it): type its path in the Path box instead.", ERROR)
+                f"{ERROR_MARK} " + _("No chosen file arrived. A file over {limit} cannot travel from the browser "
+                                     "to Python (the connection drops it): type its path in the Path box "
+                                     "instead.").format(limit=_LIMIT), ERROR)
 
     def clear(self) -> None:
         """Forget the chosen file and the typed path; empty the progress bar and the result."""
@@ -299,7 +306,7 @@ class FileSendPanel(_Panel):
                 if not path and self.choice is not None:
                     return self._send_upload(self.choice)
             if not path:
-                raise FileNotFoundError(f"choose a file (up to {_LIMIT}) or type a path first")
+                raise FileNotFoundError(_("choose a file (up to {limit}) or type a path first").format(limit=_LIMIT))
             return self._send(Path(path), name)
         except Exception as exc:  # shown in the panel: a widget must not raise into the void
             self.result.value = _line(_problem(exc), ERROR)
@@ -318,8 +325,9 @@ class FileSendPanel(_Panel):
         result = send_file(path, self.address, name=name, progress=self._show_progress, timeout=self.timeout)
         self.progress.bar_style = "success"
         self.result.value = _line(
-            f"{OK_MARK} saved as {result.saved_name!r}: {result.size} bytes in {result.seconds * 1000:.1f} ms · "
-            f"SHA-256 {result.sha256[:16]}… matches {OK_MARK}", SUCCESS)
+            f"{OK_MARK} " + _("saved as {name}: {size} bytes in {ms:.1f} ms · SHA-256 {sha256}… matches").format(
+                name=repr(result.saved_name), size=result.size, ms=result.seconds * 1000,
+                sha256=result.sha256[:16]) + f" {OK_MARK}", SUCCESS)
         return result
 
     def _show_progress(self, sent: int, total: int) -> None:
@@ -342,7 +350,7 @@ class SocketTable(_Panel):
         self.ports = sorted({p for p in ports})
         self.interval = interval
         self.table = w.HTML()
-        self.button = w.Button(description="Refresh", icon="refresh")
+        self.button = w.Button(description=_("Refresh"), icon="refresh")
         self.button.on_click(lambda _: self.refresh())
         self.widget = w.VBox([self.table, self.button])
         self._stop = threading.Event()
