@@ -8,7 +8,7 @@ BIN    := $(VENV)/$(if $(filter Windows_NT,$(OS)),Scripts,bin)
 STAMP      := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: lab lab-uk test bench grade release clean
+.PHONY: lab lab-uk test bench grade release clean translations
 
 # What a student needs: the package and its dependencies, nothing for the test suite.
 $(STAMP): pyproject.toml setup.py
@@ -57,6 +57,17 @@ release: $(STAMP)
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder-of-student-folders"; exit 2; }
 	$(BIN)/socketlab grade $(SUBMISSIONS) --source notebooks --out $(or $(GRADEBOOK),gradebook.csv)
+
+# The messages a student reads (socketlab/locale): extract them from the code into the template,
+# merge it into each language's .po (new messages come untranslated, changed ones fuzzy: translate
+# them, tests/test_i18n.py says which), and compile the .mo files the package loads.  The build
+# compiles them into the wheel by itself (setup.py), and a source tree compiles them at first use.
+LOCALE := socketlab/locale
+translations: $(TEST_STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -c TRANSLATORS: --add-location=file --sort-by-file --no-wrap \
+		--project=socketlab --version=0.1.0 -o $(LOCALE)/socketlab.pot socketlab
+	$(BIN)/pybabel update -D socketlab -i $(LOCALE)/socketlab.pot -d $(LOCALE) --no-wrap --ignore-obsolete
+	$(BIN)/python socketlab/i18n.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

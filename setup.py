@@ -4,6 +4,10 @@ Everything else about the package is in pyproject.toml.  notebooks/ stays the on
 source: the copy is made into the build folder at each build, never into the tree.
 Which files belong to the course is decided by socketlab/course.py, loaded here by
 path (it uses the standard library only), so the copy and `socketlab course` agree.
+
+The message catalogs are compiled here too: each socketlab/locale/<lang>/LC_MESSAGES/
+socketlab.po becomes its .mo in the build folder (the wheel carries the .mo files, not
+the .po), and in the tree for an editable install, by socketlab/i18n.py loaded the same way.
 """
 
 import importlib.util
@@ -40,8 +44,12 @@ def student_copy(source: Path, target: Path) -> None:
 class build_py_with_course(build_py):
     def run(self):
         super().run()
+        i18n = load("_socketlab_i18n", HERE / "socketlab" / "i18n.py")
         if self.editable_mode:
+            i18n.compile_catalogs(HERE / "socketlab" / "locale")  # the tree is the package
             return  # an editable install reads notebooks/ itself
+        if not i18n.compile_catalogs(Path(self.build_lib) / "socketlab" / "locale", remove_po=True):
+            raise SystemExit("no message catalogs in socketlab/locale: the package would ship in English only")
         source = HERE / "notebooks"
         target = Path(self.build_lib) / "socketlab" / "_course"
         if target.exists():
