@@ -197,7 +197,9 @@ def student_server(serve: Callable[[socket.socket], object], *, timeout: float =
 
 
 def _failure(session: Session, name: str) -> CheckFailed:
-    if session.accepts == 0 and session.unaccepted:
+    # A listener of its own that nobody connects to times out (an OSError); any other error,
+    # raised before a client was accepted, says more than that the client waited.
+    if session.accepts == 0 and session.unaccepted and isinstance(session.failure, OSError):
         return CheckFailed("✘ " + _("your {name} never accepted a client on the listener it was given: call "
                                     "listener.accept() (a socket of your own, on a port of your own, gets no "
                                     "clients)").format(name=name))
