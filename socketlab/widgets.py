@@ -33,7 +33,6 @@ TEXT = "var(--jp-content-font-color1)"
 # A file chosen in the browser travels to Python in one websocket message, and Jupyter's
 # server (tornado) drops any message over 10 MiB: the connection breaks and the file never comes.
 UPLOAD_LIMIT = 10 * 1024 * 1024
-_LIMIT = f"{UPLOAD_LIMIT // (1024 * 1024)} MiB"
 
 
 def _problem(exc: BaseException) -> str:
@@ -50,8 +49,13 @@ def _line(text: str, color: str = "inherit") -> str:
 
 def _size(n: int) -> str:
     if n < 1024:
-        return f"{n} B"
-    return f"{n / 1024:.1f} KiB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MiB"
+        return _("{n} B").format(n=n)
+    return _("{n:.1f} KiB").format(n=n / 1024) if n < 1024 * 1024 else _("{n:.1f} MiB").format(n=n / 1024 / 1024)
+
+
+def _limit() -> str:
+    """:data:`UPLOAD_LIMIT` as a person reads it (10 MiB), in the current language."""
+    return _("{n} MiB").format(n=UPLOAD_LIMIT // (1024 * 1024))
 
 
 class _Panel:
@@ -232,7 +236,7 @@ class FileSendPanel(_Panel):
         self.address = address_of(address)
         self.timeout = timeout
         self.picker = _Picker(description=_("Choose file"), multiple=False,
-                              tooltip=_("a file up to {limit}; for a larger one, type its path").format(limit=_LIMIT))
+                              tooltip=_("a file up to {limit}; for a larger one, type its path").format(limit=_limit()))
         self.picker.on_resync = self._check_arrival
         self.chosen = w.HTML()
         self.path = w.Text(placeholder=_("…or a path next to the notebook, e.g. data/lab_report_uk.txt"),
@@ -279,7 +283,7 @@ class FileSendPanel(_Panel):
             text = _("chosen: {name} ({size})").format(name=chosen["name"],
                                                        size=_size(chosen.get("size", len(chosen["content"]))))
         else:
-            text = _("no file chosen (up to {limit}; for a larger one, type its path)").format(limit=_LIMIT)
+            text = _("no file chosen (up to {limit}; for a larger one, type its path)").format(limit=_limit())
         self.chosen.value = _line(text, TEXT)
 
     def _check_arrival(self) -> None:
@@ -288,7 +292,7 @@ class FileSendPanel(_Panel):
             self.result.value = _line(
                 f"{ERROR_MARK} " + _("No chosen file arrived. A file over {limit} cannot travel from the browser "
                                      "to Python (the connection drops it): type its path in the Path box "
-                                     "instead.").format(limit=_LIMIT), ERROR)
+                                     "instead.").format(limit=_limit()), ERROR)
 
     def clear(self) -> None:
         """Forget the chosen file and the typed path; empty the progress bar and the result."""
@@ -306,7 +310,7 @@ class FileSendPanel(_Panel):
                 if not path and self.choice is not None:
                     return self._send_upload(self.choice)
             if not path:
-                raise FileNotFoundError(_("choose a file (up to {limit}) or type a path first").format(limit=_LIMIT))
+                raise FileNotFoundError(_("choose a file (up to {limit}) or type a path first").format(limit=_limit()))
             return self._send(Path(path), name)
         except Exception as exc:  # shown in the panel: a widget must not raise into the void
             self.result.value = _line(_problem(exc), ERROR)
