@@ -228,6 +228,7 @@ def test_the_reference_handler_passes(capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_the_reference_answers_pass_50_times_in_a_row():
     for _ in range(50):
         check.thread_per_client(serve_concurrently)

@@ -577,6 +577,7 @@ def test_the_reference_file_client_passes(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_the_reference_answers_pass_50_times_in_a_row(tmp_path):
     for i in range(50):
         check.recv_exactly(my_recv_exactly)
