@@ -240,6 +240,13 @@ def call_student(function: Callable, *args, timeout: float = 10.0, on_timeout: s
     return value
 
 
+def close_listener(listener: socket.socket) -> None:
+    """Close a listening socket and wake a thread blocked in its accept() (a plain close does not, on Linux)."""
+    with contextlib.suppress(OSError):
+        listener.shutdown(socket.SHUT_RDWR)
+    listener.close()
+
+
 # ---- clients that misbehave on purpose -------------------------------------------------------------
 
 

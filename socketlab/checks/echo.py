@@ -18,7 +18,7 @@ import threading
 import time
 
 from ..i18n import N_, _, ngettext
-from . import call_student, fail, preview, send_and_reset, student_server
+from . import call_student, close_listener, fail, preview, send_and_reset, student_server
 
 __all__ = ["echo_server", "echo_server_pieces", "echo_client", "sequential_server", "survives_bad_clients"]
 
@@ -187,11 +187,7 @@ class _EchoJudge:
                 pass
 
     def close(self) -> None:
-        try:  # wakes the thread's accept() (a plain close does not, on Linux)
-            self.listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.listener.close()
+        close_listener(self.listener)
         self.thread.join(10)
 
 

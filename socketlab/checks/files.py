@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import CheckFailed, call_student, fail, no_shortcuts, preview, raised, student_server
+from . import CheckFailed, call_student, close_listener, fail, no_shortcuts, preview, raised, student_server
 from ..streams import recv_line
 
 __all__ = ["recv_exactly", "recv_exactly_eof", "safe_name", "file_server", "file_server_refuses", "file_client",
@@ -413,7 +413,7 @@ class _FileJudge:
                 pass
 
     def close(self) -> None:
-        self.listener.close()
+        close_listener(self.listener)
         self.thread.join(10)
 
 
