@@ -266,6 +266,8 @@ def _message(record: dict) -> str:
     """What went wrong, in one line: the error the cell raised, or nbval's word."""
     for error in record.get("errors", [])[:1]:
         ename, evalue = _clean(str(error.get("ename", ""))), _clean(str(error.get("evalue", "")))
+        if ename in ("CheckFailed", "Shortcut") and evalue:  # the check's own one line says it all
+            return evalue[:500]
         return (f"{ename}: {evalue}" if evalue else ename)[:500]
     lines = [line.strip() for line in _clean(str(record.get("message", ""))).splitlines() if line.strip()]
     return lines[-1][:500] if lines else ""

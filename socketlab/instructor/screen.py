@@ -158,6 +158,22 @@ def _top_level_stores(tree: ast.Module) -> set[int]:
     return stores
 
 
+def _bound_at_top(source: str) -> set[str]:
+    """The names the instructor's solution cell binds at its top level (its answers, functions or not)."""
+    try:
+        tree = ast.parse(_python(source))
+    except SyntaxError:
+        return set()
+    names = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        for target in targets:
+            names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)} if target is not None else set()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+    return names
+
+
 def shortcuts_used(source: str, bound: dict[str, str], allowed: frozenset[str]) -> list[str]:
     try:
         return shortcuts.in_source(_python(source), bound, allowed)
@@ -184,7 +200,7 @@ def screen(graded: GradedNotebook, source_nb) -> tuple[list[Finding], dict[str, 
         if student_source is None:
             continue
         answers = defined_functions(cell.source)
-        mine = protected - set(answers)
+        mine = protected - set(answers) - _bound_at_top(cell.source)  # what the exercise itself asks to define
         findings += [Finding(str(cell.get("id", "?")), line, what) for line, what in tampering(student_source, mine)]
         allowed = frozenset().union(*(shortcuts.ALLOWED.get(n, frozenset()) for n in answers))
         names = shortcuts_used(student_source, bound, allowed)
