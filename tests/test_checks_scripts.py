@@ -109,3 +109,51 @@ def test_a_server_without_reuseaddr_cannot_restart_at_once(tmp_path):
         check.restarts_at_once(tmp_path / "server2.py")
     finally:
         stop_programs()
+
+
+def notebook_program(name):
+    """A program as notebook 03 writes it (its %%writefile cell), answer included."""
+    import json
+    from pathlib import Path
+
+    cells = json.loads((Path(__file__).resolve().parent.parent / "notebooks" / "03_file_transfer.ipynb")
+                       .read_text(encoding="utf-8"))["cells"]
+    source = next("".join(c["source"]) for c in cells if "".join(c["source"]).startswith(f"%%writefile lab/{name}"))
+    return source.split("\n", 1)[1]
+
+
+WRONG_FILE_PROGRAMS = {
+    "client counts characters": ("client3.py", check.file_client_script,
+                                 lambda s: s.replace("data = FILE.read_bytes()", "text = FILE.read_text(encoding='utf-8', errors='replace')\ndata = text.encode('utf-8', errors='replace')")
+                                 .replace('f"FILE {len(data)} {FILE.name}', 'f"FILE {len(text)} {FILE.name}'), "arrived changed|did not deliver"),
+    "client ignores refusals": ("client3.py", check.file_client_script,
+                                lambda s: s.replace('sys.exit(f"client: refused: {reply}")', 'print(reply) or sys.exit(0)'),
+                                "exit with sys.exit"),
+    "server trusts the name": ("server3.py", check.file_server_script,
+                               lambda s: s.replace("if not safe_name(name):", "if False:"), "bad-name"),
+    "server saves text": ("server3.py", check.file_server_script,
+                          lambda s: s.replace("out.write(body)", "out.write(body.decode('utf-8', 'replace').encode('utf-8'))"),
+                          "not the file that was sent|SHA-256"),
+}
+
+
+@pytest.mark.parametrize("case", WRONG_FILE_PROGRAMS)
+def test_every_wrong_file_program_fails_with_its_hint(tmp_path, case):
+    name, check_function, spoil, hint = WRONG_FILE_PROGRAMS[case]
+    source = notebook_program(name)
+    wrong = spoil(source)
+    assert wrong != source, "the wrong answer must differ from the reference"
+    (tmp_path / name).write_text(wrong, encoding="utf-8")
+    try:
+        with pytest.raises(CheckFailed, match=hint):
+            check_function(tmp_path / name)
+    finally:
+        stop_programs()
+
+
+def test_the_reference_file_programs_pass(tmp_path, capsys):
+    for name in ("server3.py", "client3.py"):
+        (tmp_path / name).write_text(notebook_program(name), encoding="utf-8")
+    check.file_server_script(tmp_path / "server3.py")
+    check.file_client_script(tmp_path / "client3.py")
+    assert capsys.readouterr().out.count("✔") == 2
