@@ -13,10 +13,12 @@ from pathlib import Path
 
 from .. import shortcuts
 from ..programs import Program, _listening, free_port, run
-from . import fail, preview
+from ..i18n import _, ngettext
+from . import fail, fix_shortcut, preview
 from .echo import _echo_once, _EchoJudge
 
-__all__ = ["server_script", "client_script", "scripts_together", "restarts_at_once"]
+__all__ = ["server_script", "client_script", "scripts_together", "restarts_at_once", "file_server_script",
+           "file_client_script"]
 
 HOST = "127.0.0.1"
 
@@ -24,31 +26,33 @@ HOST = "127.0.0.1"
 def _readable(path) -> Path:
     path = Path(path)
     if not path.is_file():
-        fail(f"there is no {path}: run the %%writefile cell above first")
+        fail(_("there is no {path}: run the %%writefile cell above first").format(path=path))
     used = shortcuts.in_source(path.read_text(encoding="utf-8", errors="replace"), {}, frozenset())
     if used:
-        fail(f"{path.name} uses {', '.join(used)} from the course: {shortcuts.FIX}")
+        fail(_("{name} uses {names} from the course: {fix}").format(name=path.name, names=", ".join(used),
+                                                                   fix=fix_shortcut()))
     return path
 
 
 def _last_error(program_or_transcript) -> str:
     lines = [text for _, kind, text in getattr(program_or_transcript, "transcript", program_or_transcript).lines
              if kind == "err" and text.strip()]
-    return lines[-1].strip() if lines else "no error message"
+    return lines[-1].strip() if lines else _("no error message")
 
 
 def _start_server(path: Path, port: int) -> Program:
     server = Program(path, HOST, port, name=f"check-{path.name}").start()
-    for _ in range(100):  # at most 5 s
+    for _attempt in range(100):  # at most 5 s
         if _listening(port) or server.returncode is not None:
             break
         server.wait(0.05)
+    command = f"`python {path.name} {HOST} {port}`"
     if server.returncode is not None:
-        fail(f"`python {path.name} {HOST} {port}` ended at once: {_last_error(server)}")
+        fail(_("{command} ended at once: {error}").format(command=command, error=_last_error(server)))
     if not _listening(port):
         server.stop()
-        fail(f"`python {path.name} {HOST} {port}` does not listen on port {port}: take the host and the port "
-             "from the command line (sys.argv[1], int(sys.argv[2]))")
+        fail(_("{command} does not listen on port {port}: take the host and the port "
+               "from the command line (sys.argv[1], int(sys.argv[2]))").format(command=command, port=port))
     return server
 
 
@@ -62,19 +66,28 @@ def server_script(path, *, forever: bool = False, clients: int = 3) -> None:
             message = f"клієнт {i}: Привіт!"
             reply = _echo_once((HOST, port), message, timeout=5)
             if reply != message:
-                fail(f"client {i} sent {preview(message)} to {path.name}, got back "
-                     f"{'nothing' if reply is None else preview(reply)}"
-                     + (f"; it said: {_last_error(server)}" if server.returncode is not None else ""))
+                got = _("nothing") if reply is None else preview(reply)
+                if server.returncode is not None:
+                    fail(_("client {i} sent {message} to {name}, got back {reply}; it said: {error}").format(
+                        i=i, message=preview(message), name=path.name, reply=got, error=_last_error(server)))
+                fail(_("client {i} sent {message} to {name}, got back {reply}").format(
+                    i=i, message=preview(message), name=path.name, reply=got))
         if forever:
             if server.wait(0.5) is not None:
-                fail(f"{path.name} ended after {clients} clients: a permanent server loops over accept for ever")
+                fail(ngettext("{name} ended after {count} client: a permanent server loops over accept for ever",
+                              "{name} ended after {count} clients: a permanent server loops over accept for ever",
+                              clients).format(name=path.name, count=clients))
         elif server.wait(3) is None:
-            fail(f"{path.name} was still running after its client left: task 1's server serves one client, "
-                 "then ends")
+            fail(_("{name} was still running after its client left: task 1's server serves one client, "
+                   "then ends").format(name=path.name))
     finally:
         server.stop()
-    print(f"✔ {path.name} " + (f"served {clients} clients one after another and keeps running" if forever
-                                else "served one client and ended"))
+    if forever:
+        print("✔ " + ngettext("{name} served {count} client one after another and keeps running",
+                              "{name} served {count} clients one after another and keeps running",
+                              clients).format(name=path.name, count=clients))
+    else:
+        print("✔ " + _("{name} served one client and ended").format(name=path.name))
 
 
 def client_script(path) -> None:
@@ -87,18 +100,22 @@ def client_script(path) -> None:
     finally:
         judge.close()
     if not judge.connected:
-        fail(f"{path.name} did not connect to {judge.address[0]} {judge.address[1]}: {_last_error(transcript)}")
+        fail(_("{name} did not connect to {host} {port}: {error}").format(
+            name=path.name, host=judge.address[0], port=judge.address[1], error=_last_error(transcript)))
     if judge.received != message.encode():
-        fail(f"`python {path.name} HOST PORT MESSAGE` should send MESSAGE; the server received "
-             f"{preview(judge.received)}")
+        fail(_("{command} should send MESSAGE; the server received {received}").format(
+            command=f"`python {path.name} HOST PORT MESSAGE`", received=preview(judge.received)))
     if judge.ended == "silence":
-        fail(f"{path.name} never said it was done sending: call sock.shutdown(socket.SHUT_WR) after sendall")
+        fail(_("{name} never said it was done sending: call sock.shutdown(socket.SHUT_WR) after sendall").format(
+            name=path.name))
     if message.strip() not in transcript.text():
-        fail(f"{path.name} did not print the whole reply ({len(message)} characters): read until recv returns "
-             f"b'', then print the decoded text; it printed {preview(transcript.text())}")
+        fail(_("{name} did not print the whole reply ({length} characters): read until recv returns "
+               "b'', then print the decoded text; it printed {printed}").format(
+            name=path.name, length=len(message), printed=preview(transcript.text())))
     if transcript.returncode != 0:
-        fail(f"{path.name} ended with exit status {transcript.returncode}: {_last_error(transcript)}")
-    print(f"✔ {path.name} sends its message, half-closes and prints the whole reply")
+        fail(_("{name} ended with exit status {status}: {error}").format(
+            name=path.name, status=transcript.returncode, error=_last_error(transcript)))
+    print("✔ " + _("{name} sends its message, half-closes and prints the whole reply").format(name=path.name))
 
 
 def scripts_together(server_path, client_path, *, runs: int = 1) -> None:
@@ -111,11 +128,19 @@ def scripts_together(server_path, client_path, *, runs: int = 1) -> None:
             message = f"запуск {i}"
             transcript = run(client_path, HOST, port, message, timeout=10)
             if message not in transcript.text() or transcript.returncode != 0:
-                fail(f"run {i} of {client_path.name} against {server_path.name} printed "
-                     f"{preview(transcript.text())} (exit status {transcript.returncode}): {_last_error(transcript)}")
+                fail(_("run {i} of {client} against {server} printed {printed} (exit status {status}): "
+                       "{error}").format(i=i, client=client_path.name, server=server_path.name,
+                                         printed=preview(transcript.text()), status=transcript.returncode,
+                                         error=_last_error(transcript)))
     finally:
         server.stop()
-    print(f"✔ {client_path.name} and {server_path.name} work together" + (f", {runs} runs in a row" if runs > 1 else ""))
+    if runs > 1:
+        print("✔ " + ngettext("{client} and {server} work together, {runs} run in a row",
+                              "{client} and {server} work together, {runs} runs in a row",
+                              runs).format(client=client_path.name, server=server_path.name, runs=runs))
+    else:
+        print("✔ " + _("{client} and {server} work together").format(client=client_path.name,
+                                                                     server=server_path.name))
 
 
 def restarts_at_once(path) -> None:
@@ -132,14 +157,106 @@ def restarts_at_once(path) -> None:
         client.close()  # ...and waits in TIME_WAIT once the client has closed too
     again = Program(path, HOST, port, name=f"check-{path.name}").start()
     try:
-        for _ in range(60):
+        for _attempt in range(60):
             if _listening(port) or again.returncode is not None:
                 break
             again.wait(0.05)
         if not _listening(port):
-            fail(f"{path.name} could not start again on port {port} at once ({_last_error(again)}): the old "
-                 "connection waits in TIME_WAIT; create the listener with socket.create_server, or set "
-                 "SO_REUSEADDR before bind")
+            fail(_("{name} could not start again on port {port} at once ({error}): the old "
+                   "connection waits in TIME_WAIT; create the listener with socket.create_server, or set "
+                   "SO_REUSEADDR before bind").format(name=path.name, port=port, error=_last_error(again)))
     finally:
         again.stop()
-    print(f"✔ {path.name} starts again at once on the same port")
+    print("✔ " + _("{name} starts again at once on the same port").format(name=path.name))
+
+
+# ---- task 3: the file server and client -----------------------------------------------------------
+
+SAMPLE = "Звіт з лабораторної роботи: передача файлу.\nРядок 2 — кирилиця, ґ, є, ї.\n"
+
+
+def _sample_files(folder: Path) -> list[Path]:
+    """The same text in UTF-8 and in cp1251: both must arrive byte for byte."""
+    files = []
+    for encoding in ("utf-8", "cp1251"):
+        path = folder / f"звіт-{encoding}.txt"
+        path.write_text(SAMPLE * 50, encoding=encoding)
+        files.append(path)
+    return files
+
+
+def _start_file_server(path: Path, port: int, folder: Path) -> Program:
+    server = Program(path, HOST, port, folder, name=f"check-{path.name}").start()
+    for _attempt in range(100):
+        if _listening(port) or server.returncode is not None:
+            break
+        server.wait(0.05)
+    if not _listening(port):
+        server.stop()
+        fail(_("{command} does not listen on port {port}: {error}").format(
+            command=f"`python {path.name} {HOST} {port} FOLDER`", port=port, error=_last_error(server)))
+    return server
+
+
+def file_server_script(path) -> None:
+    """``server3.py HOST PORT FOLDER`` saves what the course's client sends, byte for byte, and refuses bad names."""
+    import tempfile
+
+    from ..files import send_file
+    from ..streams import recv_line
+
+    path = _readable(path)
+    work = Path(tempfile.mkdtemp(prefix="check-server3-"))
+    (work / "uploads").mkdir()
+    port = free_port()
+    server = _start_file_server(path, port, work / "uploads")
+    try:
+        for sample in _sample_files(work):
+            try:
+                sent = send_file(sample, (HOST, port), timeout=10)  # fails loudly if the SHA-256 differs
+            except Exception as exc:
+                fail(_("the course's client sent {file} to {name}: {error}").format(file=sample.name, name=path.name,
+                                                                                   error=exc))
+            saved = work / "uploads" / sent.saved_name
+            if not saved.is_file() or saved.read_bytes() != sample.read_bytes():
+                fail(_("{name} said it saved {saved}, but {path} is not the file that was sent: "
+                       "save the bytes exactly as they came").format(name=path.name, saved=repr(sent.saved_name),
+                                                                     path=f"FOLDER/{sent.saved_name}"))
+        with socket.create_connection((HOST, port), timeout=5) as sock:
+            sock.sendall(b"FILE 4 ../evil.txt\n")
+            reply = recv_line(sock)
+        if not reply.startswith(b"ERROR bad-name") or (work / "evil.txt").exists():
+            fail(_("the name {bad} must be refused with ERROR bad-name, {name} answered {reply}").format(
+                bad="'../evil.txt'", name=path.name, reply=repr(reply)))
+    finally:
+        server.stop()
+    print("✔ " + _("{name} saves UTF-8 and cp1251 files byte for byte and refuses a hostile name").format(
+        name=path.name))
+
+
+def file_client_script(path) -> None:
+    """``client3.py HOST PORT FILE`` sends any text file to the course's server, which gets it byte for byte."""
+    import tempfile
+
+    from ..files import FileServer
+
+    path = _readable(path)
+    work = Path(tempfile.mkdtemp(prefix="check-client3-"))
+    with FileServer(work / "uploads", name="check-client3") as reference:
+        for sample in _sample_files(work):
+            transcript = run(path, *reference.address, sample, timeout=15)
+            saved = work / "uploads" / sample.name
+            if transcript.returncode != 0 or not saved.is_file():
+                fail(_("{command} did not deliver the file (exit status {status}): {error}").format(
+                    command=f"`python {path.name} HOST PORT {sample.name}`", status=transcript.returncode,
+                    error=_last_error(transcript)))
+            if saved.read_bytes() != sample.read_bytes():
+                fail(_("{file} arrived changed: send the file's bytes (read_bytes), and their number "
+                       "in the header, not the number of characters").format(file=sample.name))
+    with FileServer(work / "small", name="check-client3-small", max_size=100) as small:
+        refused = run(path, *small.address, _sample_files(work)[0], timeout=15)
+    if refused.returncode == 0:
+        fail(_("the server refused a file over its limit (ERROR too-large), but {name} ended with status 0: "
+               "print the error and exit with sys.exit(1)").format(name=path.name))
+    print("✔ " + _("{name} sends UTF-8 and cp1251 files byte for byte and reports a refusal").format(
+        name=path.name))
