@@ -295,3 +295,24 @@ def test_a_wheel_gets_the_compiled_catalogs_only(tmp_path):
     assert [p.relative_to(tmp_path).as_posix() for p in written] == ["locale/uk/LC_MESSAGES/socketlab.mo"]
     assert not list((tmp_path / "locale").rglob("*.po"))
     assert copy.use_language("uk") == "uk" and copy._("Send") == "Надіслати"
+
+
+def test_why_a_check_failed_is_known_without_reading_its_words():
+    """The message is in the student's language; what raised, or that it overran, travels beside it."""
+    from socketlab.checks import call_student
+
+    def raises():
+        raise EOFError("expected 1000 bytes, got 437")
+
+    def hangs():
+        import time
+        time.sleep(3)
+
+    socketlab.use_language("uk")
+    with pytest.raises(CheckFailed) as caught:
+        call_student(raises)
+    assert isinstance(caught.value.error, EOFError) and not caught.value.timed_out
+    with pytest.raises(CheckFailed) as caught:
+        call_student(hangs, timeout=0.2)
+    assert caught.value.timed_out and caught.value.error is None
+    assert "не завершилася за 0.2 с" in str(caught.value)

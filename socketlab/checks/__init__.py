@@ -34,7 +34,16 @@ _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class CheckFailed(AssertionError):
-    """A check that failed: its message is what the student reads, and all they need."""
+    """A check that failed: its message is what the student reads, and all they need.
+
+    Its message is in the student's language, so code that must know why a check
+    failed asks these instead of reading the text: ``error``, the exception the
+    student's code raised (None if it did not raise); ``timed_out``, whether it
+    overran its time limit.
+    """
+
+    error: BaseException | None = None
+    timed_out: bool = False
 
 
 class Shortcut(CheckFailed):
@@ -90,7 +99,9 @@ def raised(who: str, exc: BaseException, hint: str = "") -> CheckFailed:
     frames = _student_frames(exc)
     line = (_("{who} raised {error}: {hint}") if hint else _("{who} raised {error}")).format(
         who=who, error=what, hint=hint)
-    return CheckFailed(f"✘ {line}" + (f"\n{frames}" if frames else ""))
+    failure = CheckFailed(f"✘ {line}" + (f"\n{frames}" if frames else ""))
+    failure.error = exc
+    return failure
 
 
 # ---- the sockets a student's code opened, closed under it ------------------------------------------
@@ -232,8 +243,10 @@ def call_student(function: Callable, *args, timeout: float = 10.0, on_timeout: s
     if thread.is_alive():
         _close_new(before)
         thread.join(2)
-        fail(on_timeout or _("{name} did not return within {seconds:g} s").format(name=function.__name__,
-                                                                                  seconds=timeout))
+        failure = CheckFailed("✘ " + (on_timeout or _("{name} did not return within {seconds:g} s").format(
+            name=function.__name__, seconds=timeout)))
+        failure.timed_out = True
+        raise failure
     kind, value = outcome[0]
     if kind == "raised":
         raise raised(function.__name__, value) from None
