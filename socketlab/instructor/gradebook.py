@@ -411,7 +411,8 @@ def grade(submissions, source="notebooks", *, jobs: int | None = None, options: 
         submissions = collect(submissions, list(sources), work)
     if available() is not None:
         jobs = 1  # without a sandbox, two notebooks binding one port would meet: one at a time
-    jobs = jobs or os.cpu_count() or 1
+    # One more than the cores: a graded notebook spends part of its time waiting on its sockets.
+    jobs = jobs or (os.cpu_count() or 1) + 1
     tasks = [(sub, name) for sub in submissions if _wanted(sub, students) for name in sources
              if in_shard(sub.key, name, shard)]
     slots = list(range(jobs))
