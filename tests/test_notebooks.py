@@ -99,3 +99,16 @@ def test_notebook_quotes_the_task_in_ukrainian_and_english(path):
     nb = nbformat.read(path, as_version=4)
     task = next(c.source for c in nb.cells if c.source.startswith("## The task"))
     assert "> **Завдання" in task and "**Task" in task
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_demo_comes_before_the_first_check(path):
+    """Run All in a student copy stops at the first check: every demo of the course must have run by then.
+
+    The runs of the student's own programs (``lab/server.py``…) are the exception: they can only come
+    after the cells that write those programs.
+    """
+    code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    first_check = next((i for i, c in enumerate(code) if "check" in c.metadata.get("tags", [])), len(code))
+    late = [c.id for c in code[first_check:] if "demo" in c.metadata.get("tags", []) and '"lab/' not in c.source]
+    assert not late, f"demo cells after the first check: {late}"
