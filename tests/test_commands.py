@@ -53,3 +53,10 @@ def test_a_hostile_download_is_refused_with_the_reason(tmp_path):
     assert "Traceback" not in done.stderr
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["download.zip", "out"]  # nothing unpacked, nothing left
     assert not (tmp_path.parent / "outside.txt").exists()
+
+
+def test_importing_the_graded_run_starts_nothing():
+    """``socketlab.instructor.inside`` runs pytest only as a program, never on import."""
+    done = subprocess.run([sys.executable, "-c", "import socketlab.instructor.inside, sys; print('imported')"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "imported", (done.stdout, done.stderr)
