@@ -1,3 +1,4 @@
+import json
 import signal
 import socket
 import subprocess
@@ -216,14 +217,16 @@ def test_grade_command(tmp_path):
     done = run_cli("grade", str(tmp_path / "subs"), "--source", NOTEBOOKS, "--out", str(tmp_path / "gb" / "gradebook.csv"), timeout=120)
     assert done.returncode == 0, done.stderr
     ada = next(line for line in done.stdout.splitlines() if line.startswith("ada "))
-    assert ada.split()[1] == "5/5" and ada.split()[-1].startswith("5/")  # 01 full marks, the rest missing
+    full = sum(c["metadata"]["points"] for c in json.loads((Path(NOTEBOOKS) / "01_echo.ipynb").read_text(encoding="utf-8"))["cells"]
+               if "check" in c["metadata"].get("tags", []))
+    assert ada.split()[1] == f"{full}/{full}" and ada.split()[-1].startswith(f"{full}/")  # 01 full marks, the rest missing
     assert (tmp_path / "gb" / "gradebook.csv").exists()
     assert (tmp_path / "gb" / "feedback" / "ada.md").exists()
 
 
 def test_grade_a_missing_folder_is_one_line():
     done = run_cli("grade", "no/such/folder")
-    assert (done.returncode, done.stderr) == (1, "socketlab grade: no such folder: no/such/folder\n")
+    assert (done.returncode, done.stderr) == (1, "socketlab grade: no such folder or zip: no/such/folder\n")
 
 
 @pytest.mark.parametrize("kind, role", [("threads", "threading-server"), ("selectors", "selector-server"),
