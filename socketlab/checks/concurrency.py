@@ -21,6 +21,7 @@ import threading
 import time
 
 from . import fail, no_shortcuts, preview, raised, send_and_reset, student_server
+from .echo import _large_exchange
 
 __all__ = ["thread_per_client", "asyncio_handler"]
 
@@ -137,36 +138,6 @@ class _LoopWatch:
             await self.task
 
 
-def _large_exchange(address, data: bytes, *, pause: float, timeout: float = 5.0) -> tuple[bytes, str]:
-    """Send ``data`` but read nothing for ``pause`` s, then read the echo to its end."""
-    reply = bytearray()
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-        sock.settimeout(timeout)
-        sock.connect(address)
-
-        def write() -> None:
-            try:
-                sock.sendall(data)
-                sock.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-
-        writer = threading.Thread(target=write, daemon=True)
-        writer.start()
-        time.sleep(pause)
-        how = "end"
-        try:
-            while chunk := sock.recv(1 << 20):
-                reply += chunk
-        except TimeoutError:
-            how = "no end"
-        except OSError:
-            how = "error"
-        writer.join(timeout)
-    return bytes(reply), how
-
-
 async def asyncio_handler(handle_echo, *, large: int = 4_000_000) -> None:
     """Exercise 8: clients side by side in one loop that never stops; drained writes; every client closed."""
     no_shortcuts(handle_echo)
@@ -209,7 +180,7 @@ async def asyncio_handler(handle_echo, *, large: int = 4_000_000) -> None:
         data = "ї".encode() * (large // 2)
         if lag <= 0.15 and not errors and all(run[1] == "end" for run in (first, *quick)):
             # (a loop that stops, or a client never closed, would only take long over a large message)
-            big, how = await asyncio.to_thread(_large_exchange, address, data, pause=0.7)
+            big, how = await asyncio.to_thread(_large_exchange, address, data, pause=0.7, timeout=5.0, wait_out=True)
     finally:
         buffers.cancel()
         with contextlib.suppress(asyncio.CancelledError):

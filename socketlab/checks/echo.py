@@ -103,11 +103,16 @@ def echo_server(serve_one_client, messages: list[bytes] | None = None) -> None:
     print("✔ " + _("your server echoes empty, short and large messages"))
 
 
-def _large_exchange(address, data: bytes, *, timeout: float = 10.0) -> tuple[bytes, str]:
-    """Send ``data`` while reading the reply slowly at first: a server's ``send`` then sends only part."""
+def _large_exchange(address, data: bytes, *, timeout: float = 10.0, pause: float = 0.25,
+                    wait_out: bool = False) -> tuple[bytes, str]:
+    """Send ``data`` while reading nothing for up to ``pause`` s (all of it if ``wait_out``), then read the echo.
+
+    Its small receive buffer fills at once: a server's single ``send()`` then takes only part,
+    and a handler that never drains piles the rest up.
+    """
     reply = bytearray()
     with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # small, so the server's buffer fills
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         sock.settimeout(timeout)
         sock.connect(address)
 
@@ -120,10 +125,13 @@ def _large_exchange(address, data: bytes, *, timeout: float = 10.0) -> tuple[byt
 
         writer = threading.Thread(target=write, daemon=True)
         writer.start()
-        writer.join(0.25)  # read nothing at first: the server's buffer fills, and a single send() takes only part
+        if wait_out:
+            time.sleep(pause)
+        else:
+            writer.join(pause)  # a correct server sends everything back, and the wait ends early
         how = "end"
         try:
-            while chunk := sock.recv(65536):
+            while chunk := sock.recv(1 << 20):
                 reply += chunk
         except TimeoutError:
             how = "no end"
