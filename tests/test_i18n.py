@@ -316,3 +316,16 @@ def test_why_a_check_failed_is_known_without_reading_its_words():
         call_student(hangs, timeout=0.2)
     assert caught.value.timed_out and caught.value.error is None
     assert "не завершилася за 0.2 с" in str(caught.value)
+
+
+def test_the_file_checks_judge_alike_in_ukrainian(tmp_path, capsys):
+    """Their verdicts must not hang on English words: the reference answers pass, a wrong one fails, in Ukrainian."""
+    from socketlab.checks import files as file_checks
+    from test_checks_files import as_student, my_send_file, no_sha_check, receive_file
+
+    socketlab.use_language("uk")
+    file_checks.file_server_refuses(receive_file, tmp_path / "server")
+    file_checks.file_client_refusals(my_send_file, tmp_path / "client")
+    assert capsys.readouterr().out.count("✔") == 2
+    message = failure(file_checks.file_client_refusals, as_student(no_sha_check, "my_send_file"), tmp_path / "wrong")
+    assert message.startswith("✘ сервер відповів OK, але з іншим SHA-256") and "виправлення:" not in message

@@ -20,13 +20,14 @@ import socket
 import threading
 import time
 
+from ..i18n import N_, _
 from . import fail, no_shortcuts, preview, raised, send_and_reset, student_server
 from .echo import _large_exchange
 
 __all__ = ["thread_per_client", "asyncio_handler"]
 
-HINT_THREADS = ("start a thread for each client (threading.Thread(target=…, args=(conn,)).start()) and go straight "
-                "back to accept")
+HINT_THREADS = N_("start a thread for each client (threading.Thread(target=…, args=(conn,)).start()) and go "
+                   "straight back to accept")  # _(HINT_THREADS) where used
 
 
 def _exchange(address, text: str, *, wait: float = 0.0, timeout: float = 3.0) -> tuple[str, str, float]:
@@ -94,23 +95,25 @@ def thread_per_client(serve_concurrently, count: int = 4) -> None:
                 if died:
                     break  # what the thread died of says more
                 if seconds >= 0.5 or how != "end":
-                    fail(f"client {i} waited {seconds:.1f} s (got {reply!r}) while client 1 was connected and "
-                         f"silent: the clients were served one after another: {HINT_THREADS}; join them only "
-                         "after the loop")
-                fail(f"client {i} sent {f'клієнт {i}'!r} and got back {reply!r}: echo each client until its "
-                     "recv returns b'', with sendall")
+                    fail(_("client {i} waited {seconds:.1f} s (got {reply}) while client 1 was connected and "
+                           "silent: the clients were served one after another: {hint}; join them only "
+                           "after the loop").format(i=i, seconds=seconds, reply=repr(reply), hint=_(HINT_THREADS)))
+                fail(_("client {i} sent {sent} and got back {reply}: echo each client until its "
+                       "recv returns b'', with sendall").format(i=i, sent=repr(f"клієнт {i}"), reply=repr(reply)))
     if died:
         name, exc = died[0]
-        raise raised(f"a thread of your serve_concurrently ({name})", exc,
-                     "a client that crashes raises an OSError: catch it in the thread (try: … except OSError: "
-                     "pass) so one bad client harms nobody") from None
+        raise raised(_("a thread of your serve_concurrently ({name})").format(name=name), exc,
+                     _("a client that crashes raises an OSError: catch it in the thread (try: … except OSError: "
+                       "pass) so one bad client harms nobody")) from None
     if returned_early:
-        fail("your serve_concurrently returned while client 1 was still connected: wait for every thread "
-             "before returning (for t in threads: t.join(10))")
+        fail(_("your serve_concurrently returned while client 1 was still connected: wait for every thread "
+               "before returning (for t in threads: t.join(10))"))
     if not slow or slow[0][:2] != ("повільний", "end"):
-        fail(f"client 1 waited 0.8 s, then sent 'повільний' and got back {slow[0][0] if slow else ''!r}: "
-             "give each connection a timeout of a few seconds (conn.settimeout(5)), not less")
-    print(f"✔ your server serves {count} clients side by side, survives a crashed one, and waits for them all")
+        fail(_("client 1 waited 0.8 s, then sent 'повільний' and got back {reply}: "
+               "give each connection a timeout of a few seconds (conn.settimeout(5)), not less").format(
+            reply=repr(slow[0][0] if slow else '')))
+    print("✔ " + _("your server serves {count} clients side by side, survives a crashed one, and waits for them "
+                   "all").format(count=count))
 
 
 # ---- exercise 8: an asyncio handler ---------------------------------------------------------------
@@ -142,7 +145,7 @@ async def asyncio_handler(handle_echo, *, large: int = 4_000_000) -> None:
     """Exercise 8: clients side by side in one loop that never stops; drained writes; every client closed."""
     no_shortcuts(handle_echo)
     if not asyncio.iscoroutinefunction(handle_echo):
-        fail("handle_echo must be a coroutine: write it as async def handle_echo(reader, writer)")
+        fail(_("handle_echo must be a coroutine: write it as async def handle_echo(reader, writer)"))
     errors: list[BaseException] = []
     writers: list = []
     buffered = [0]
@@ -194,26 +197,28 @@ async def asyncio_handler(handle_echo, *, large: int = 4_000_000) -> None:
     if errors:
         raise raised("handle_echo", errors[0], "") from None
     if lag > 0.15:
-        fail(f"handle_echo stopped the event loop for {lag:.2f} s, and every other client with it: nothing in "
-             "a coroutine may block: await asyncio.sleep(…), await reader.read(…), never time.sleep or a socket "
-             "call")
+        fail(_("handle_echo stopped the event loop for {seconds:.2f} s, and every other client with it: nothing in "
+               "a coroutine may block: await asyncio.sleep(…), await reader.read(…), never time.sleep or a socket "
+               "call").format(seconds=lag))
     for (reply, ended, seconds), i in zip([first, *quick], (1, 2, 3, 4)):
         sent = "повільний" if i == 1 else f"асинхронно {i}"
         if ended == "no end" and reply == sent:
-            fail(f"client {i} got back {reply!r} but the connection never ended: close the writer when read "
-                 "returns b'' (writer.close(); await writer.wait_closed())")
+            fail(_("client {i} got back {reply} but the connection never ended: close the writer when read "
+                   "returns b'' (writer.close(); await writer.wait_closed())").format(i=i, reply=repr(reply)))
         if reply != sent:
-            fail(f"client {i} sent {sent!r} and got back {reply!r}: read with await reader.read(4096) in a loop "
-                 "until it returns b'', writing each piece back")
+            fail(_("client {i} sent {sent} and got back {reply}: read with await reader.read(4096) in a loop "
+                   "until it returns b'', writing each piece back").format(i=i, sent=repr(sent), reply=repr(reply)))
         if i > 1 and seconds > 0.3:
-            fail(f"client {i} waited {seconds:.1f} s while client 1 was silent: do not wait for one client "
-                 "in a way that stops the loop")
+            fail(_("client {i} waited {seconds:.1f} s while client 1 was silent: do not wait for one client "
+                   "in a way that stops the loop").format(i=i, seconds=seconds))
     if buffered[0] > 1_000_000:
-        fail(f"a client sent {large // 1_000_000} MB and read nothing for 0.7 s; your server buffered "
-             f"{buffered[0] / 1e6:.1f} MB for it: await writer.drain() after each write, so a client that "
-             "does not read makes the handler wait instead of the server hoard memory")
+        fail(_("a client sent {sent} MB and read nothing for 0.7 s; your server buffered "
+               "{buffered:.1f} MB for it: await writer.drain() after each write, so a client that "
+               "does not read makes the handler wait instead of the server hoard memory").format(
+            sent=large // 1_000_000, buffered=buffered[0] / 1e6))
     if big == data and how == "no end":
-        fail("the large message came back but the connection never ended: close the writer")
+        fail(_("the large message came back but the connection never ended: close the writer"))
     if big != data:
-        fail(f"sent {preview(data)}, got back {preview(big)}: read in a loop until b'' and write every piece back")
-    print("✔ your handler serves clients side by side, never stops the loop, drains and closes")
+        fail(_("sent {data}, got back {reply}: read in a loop until b'' and write every piece back").format(
+            data=preview(data), reply=preview(big)))
+    print("✔ " + _("your handler serves clients side by side, never stops the loop, drains and closes"))
