@@ -114,6 +114,11 @@ class Sandbox:
             fds.append(fd)
             args.extend(["--ro-bind-fd", str(fd), dest])
 
+        # The private /tmp first: binds are made in order, and a later tmpfs would hide a Python
+        # environment (or a checkout) that lives under /tmp.
+        args += ["--proc", "/proc", "--dev", "/dev",
+                 "--size", str(self.limits.disk), "--tmpfs", "/tmp",
+                 "--size", str(self.limits.disk), "--tmpfs", WORK]
         for path in _SYSTEM:
             if os.path.islink(path):
                 args.extend(["--symlink", os.readlink(path), path])
@@ -127,9 +132,6 @@ class Sandbox:
         package = _package_root()
         if not any(package.is_relative_to(f) for f in _python_folders()):
             bind(package, str(package))  # an editable install: the package alone, not the project around it
-        args += ["--proc", "/proc", "--dev", "/dev",
-                 "--size", str(self.limits.disk), "--tmpfs", "/tmp",
-                 "--size", str(self.limits.disk), "--tmpfs", WORK]
         for name, host in files.items():
             bind(host, f"{WORK}/{name}")
         env = {**(env or {}), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": WORK, "TMPDIR": "/tmp",
