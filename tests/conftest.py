@@ -7,7 +7,10 @@ import threading
 
 import pytest
 
-import socketlab
+# The tests read the package's English words: a developer's Ukrainian locale must not change them.
+os.environ["LANGUAGE"] = "en"
+
+import socketlab  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -70,6 +70,7 @@ def test_the_wheel_carries_every_subpackage_and_the_course(wheel):
     assert any(f.endswith(".ipynb") for f in course) and "data/lab_report_uk.txt" in course
     assert {f"socketlab/_course/{f}" for f in course} == {n for n in names if n.startswith("socketlab/_course/")}
     assert not [n for n in names if "uploads/" in n or "checkpoint" in n]
+    assert "socketlab/locale/uk/LC_MESSAGES/socketlab.mo" in names and not [n for n in names if n.endswith(".po")]
 
 
 def test_the_installed_wheel_copies_out_a_course_that_runs(fresh_venv, tmp_path):
