@@ -105,12 +105,14 @@ def echo_server(serve_one_client, messages: list[bytes] | None = None) -> None:
 
 def _large_exchange(address, data: bytes, *, timeout: float = 10.0, pause: float = 0.25,
                     wait_out: bool = False) -> tuple[bytes, str]:
-    """Send ``data`` while reading nothing for up to ``pause`` s (all of it if ``wait_out``), then read the echo.
+    """Send ``data`` while reading nothing until the buffers are full (or ``pause`` s, all of it if
+    ``wait_out``), then read the echo to its end.
 
     Its small receive buffer fills at once: a server's single ``send()`` then takes only part,
     and a handler that never drains piles the rest up.
     """
     reply = bytearray()
+    sent = [0]
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         sock.settimeout(timeout)
@@ -118,7 +120,9 @@ def _large_exchange(address, data: bytes, *, timeout: float = 10.0, pause: float
 
         def write() -> None:
             try:
-                sock.sendall(data)
+                for i in range(0, len(data), 65536):
+                    sock.sendall(data[i:i + 65536])
+                    sent[0] = i + 65536
                 sock.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
@@ -128,7 +132,12 @@ def _large_exchange(address, data: bytes, *, timeout: float = 10.0, pause: float
         if wait_out:
             time.sleep(pause)
         else:
-            writer.join(pause)  # a correct server sends everything back, and the wait ends early
+            # Wait until half a megabyte has gone out (more than both buffers hold, so the server
+            # has met a full one), or all of it, however slow the machine; at most two seconds.
+            deadline = time.monotonic() + 2.0
+            while writer.is_alive() and sent[0] < min(len(data), 1 << 19) and time.monotonic() < deadline:
+                writer.join(0.005)
+            writer.join(pause if writer.is_alive() else 0)
         how = "end"
         try:
             while chunk := sock.recv(1 << 20):
