@@ -46,6 +46,16 @@ def _one_at_a_time_only(max_clients, deadline=None) -> None:
                          "here a slow client holds up only itself")
 
 
+def _close_registered(server, sock: socket.socket, client_id: int) -> None:
+    """A selector server's end of one connection: out of its selector, closed, and recorded."""
+    try:
+        server._selector.unregister(sock)
+    except (KeyError, ValueError, RuntimeError):
+        pass  # the selector is already closed: the server is stopping
+    sock.close()
+    server.log(client_id, "close")
+
+
 class ThreadingEchoServer(ThreadingMixIn, EchoServer):
     """The echo server with a thread per client: a slow client holds up only itself."""
 
@@ -119,12 +129,7 @@ class SelectorEchoServer(Server):
         if kind != "close":  # recorded before the client can see its connection end
             self.log(c.client_id, kind, detail=detail)
         self._clients.pop(c.client_id, None)
-        try:
-            self._selector.unregister(c.sock)
-        except (KeyError, ValueError, RuntimeError):
-            pass  # the selector is already closed: the server is stopping
-        c.sock.close()
-        self.log(c.client_id, "close")
+        _close_registered(self, c.sock, c.client_id)
 
     def select_timeout(self) -> float | None:
         if not self._clients:
@@ -449,12 +454,7 @@ class SelectorFileServer(FileServer):
     def _drop(self, c: _Upload) -> None:
         self._discard_file(c)
         self._uploads.pop(c.client_id, None)
-        try:
-            self._selector.unregister(c.sock)
-        except (KeyError, ValueError, RuntimeError):
-            pass  # the selector is already closed: the server is stopping
-        c.sock.close()
-        self.log(c.client_id, "close")
+        _close_registered(self, c.sock, c.client_id)
 
     def select_timeout(self) -> float | None:
         if not self._uploads:
