@@ -40,6 +40,18 @@ def tcp_pair():
         sock.close()
 
 
+def fails_with(check_function, answer, *args) -> str:
+    """The one line a check gives a wrong answer: a ✘, no traceback, nothing of the course's own files."""
+    from socketlab.checks import CheckFailed
+
+    with pytest.raises(CheckFailed) as caught:
+        check_function(answer, *args)
+    message = str(caught.value)
+    assert message.startswith("✘ "), message
+    assert "Traceback" not in message and "socketlab/" not in message, message
+    return message
+
+
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 

@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from conftest import fails_with
 
 from socketlab.checks import CheckFailed, echo as check
 
@@ -90,12 +91,6 @@ WRONG_SERVERS = {
     serves_forever: "it should return",
     stub: "NotImplementedError",
 }
-
-
-def fails_with(check_function, answer, *args):
-    with pytest.raises(CheckFailed) as caught:
-        check_function(answer, *args)
-    return str(caught.value)
 
 
 @pytest.mark.parametrize("answer", WRONG_SERVERS, ids=lambda f: f.__name__)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import fails_with
 
 from socketlab import protocol
 from socketlab.checks import CheckFailed, files as check
@@ -118,15 +119,6 @@ WRONG_RECV_EXACTLY = {
 def as_student(answer, name):
     """The answer under the name the notebook gives it (what each exercise may use goes by that name)."""
     return types.FunctionType(answer.__code__, answer.__globals__, name, answer.__defaults__, answer.__closure__)
-
-
-def fails_with(check_function, answer, *args):
-    with pytest.raises(CheckFailed) as caught:
-        check_function(answer, *args)
-    message = str(caught.value)
-    assert message.startswith("✘ "), message
-    assert "Traceback" not in message and "socketlab/" not in message, message
-    return message
 
 
 @pytest.mark.parametrize("answer", WRONG_RECV_EXACTLY, ids=lambda f: f.__name__)
