@@ -93,9 +93,16 @@ def _judge_echo(session, sent: bytes, reply: bytes, how: str, pieces: int = 1) -
         what=what, reply=preview(reply)))
 
 
+def _numbered_lines(size: int) -> bytes:
+    """``size`` bytes of numbered Ukrainian lines: no stretch of it repeats, so an echo that lost
+    bytes in the middle (``send`` instead of ``sendall``) never looks like one cut short."""
+    lines = (f"{i:07d} Привіт, світе!\n" for i in range(size // 30 + 1))
+    return "".join(lines).encode()[:size]
+
+
 def echo_server(serve_one_client, messages: list[bytes] | None = None) -> None:
     """Exercise 1: empty, short and 3 MB messages (or ``messages``) come back byte for byte."""
-    for data in messages or (b"", "Привіт, світе!".encode(), "Я".encode() * 1_500_000):
+    for data in messages or (b"", "Привіт, світе!".encode(), _numbered_lines(3_000_000)):
         with student_server(serve_one_client, conn_timeout=5, send_buffer=65536) as session:
             reply, how = _large_exchange(session.address, data) if len(data) > 65536 else \
                 _paced_exchange(session.address, [data] if data else [])
@@ -142,6 +149,8 @@ def _large_exchange(address, data: bytes, *, timeout: float = 10.0, pause: float
         try:
             while chunk := sock.recv(1 << 20):
                 reply += chunk
+                if len(reply) >= len(data):  # all came back: the end of the stream is due at once
+                    sock.settimeout(min(timeout, 2.0))
         except TimeoutError:
             how = "no end"
         except OSError:
