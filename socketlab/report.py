@@ -38,9 +38,12 @@ class ReportError(Exception):
     """The report cannot be made as asked: the message says what to do."""
 
 
+_TASK_HEADINGS = ("## The task\n", "## Завдання\n")  # the English and the Ukrainian edition
+
+
 def _task_statement(nb) -> str:
     for cell in nb.cells:
-        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("## The task"):
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith(_TASK_HEADINGS):
             return cell.source.split("\n", 1)[1].strip()
     return ""
 

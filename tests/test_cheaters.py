@@ -68,6 +68,21 @@ def fingerprint(folder: Path, *, contents: bool = True) -> str:
 
 SERVE_STUB = 'def serve_one_client(listener):\n    raise NotImplementedError("your code here")\n'
 
+# Replaces the check functions through operator's getters, never writing a dot or a forbidden name;
+# each fake runs the real check only in the check against stubs, whose failure must be seen.
+SWAP_HELPERS = """import operator, sys
+_m = operator.attrgetter("modules")(sys)
+main = _m["__main__"]
+def make(real):
+    def fake(*a, **k):
+        if "_sealed_answers" in operator.attrgetter("__dict__")(main):
+            return real(*a, **k)
+    return fake
+mod = _m["socketlab.checks.echo"]
+for name in ("echo_server", "echo_server_pieces", "echo_client"):
+    operator.methodcaller("__setattr__", name, make(operator.attrgetter(name)(mod)))(mod)
+"""
+
 
 # Writes "passed" records for every cell into every descriptor it can open: its own, and those of
 # every process it can see. The verdict pipe must not be among them.
@@ -102,6 +117,7 @@ def cheaters(tmp: Path, honest_notebook: Path, source_dir: Path, host_port: int)
         "assertion": with_cell("serve_one_client", "import builtins\nbuiltins.AssertionError = type('Quiet', (Exception,), {})\n" + SERVE_STUB),
         "fake-helper": with_cell("serve_one_client", "socketlab.echo = lambda message, address, **kw: message\n" + SERVE_STUB),
         "obfuscated": with_cell("serve_one_client", "f = getattr(__builtins__, 'ev' + 'al')\n" + SERVE_STUB),
+        "operator-swap": with_cell("serve_one_client", SWAP_HELPERS + SERVE_STUB),
         "shortcut-server": with_cell("serve_one_client", "def serve_one_client(listener):\n    conn, _ = listener.accept()\n"
                                      "    socketlab.EchoServer().handle(conn, 1)\n", stub=False),
         "shortcut-client": with_cell("my_echo", "def my_echo(message, address):\n    return socketlab.echo(message, address)\n",
@@ -193,7 +209,7 @@ def test_the_honest_student_keeps_full_marks(graded):
 
 
 @pytest.mark.parametrize("student", ["showtraceback", "custom-exc", "excepthook", "transformer", "settrace",
-                                     "assertion", "fake-helper", "obfuscated"])
+                                     "assertion", "fake-helper", "obfuscated", "operator-swap"])
 def test_tampering_is_caught_and_scores_nothing(graded, student):
     rows = mine(graded, student)
     assert rows and {r.status for r in rows} == {"tampered"} and sum(r.points for r in rows) == 0

@@ -60,12 +60,17 @@ def never_closes(listener):
         conn.sendall(data)
 
 
-def own_fixed_port(listener):  # the docs' example, pasted
-    with socket.create_server(("127.0.0.1", 0)) as own:
-        own.settimeout(3)
-        conn, _ = own.accept()
+def own_fixed_port(listener):  # the Python docs' example, pasted: no timeout, a port of its own
+    HOST, PORT = "127.0.0.1", 0  # the docs say 65432; any port but the listener's is as wrong
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, PORT))
+        s.listen()
+        conn, addr = s.accept()
         with conn:
-            while data := conn.recv(1024):
+            while True:
+                data = conn.recv(1024)
+                if not data:
+                    break
                 conn.sendall(data)
 
 
@@ -182,16 +187,6 @@ def returns_bytes(message, address):
     return data
 
 
-def uses_send(message, address):
-    with socket.create_connection(address, timeout=5) as sock:
-        sock.send(message.encode())
-        sock.shutdown(socket.SHUT_WR)
-        data = b""
-        while chunk := sock.recv(4096):
-            data += chunk
-    return data.decode(errors="replace")
-
-
 def no_network(message, address):
     return message
 
@@ -270,7 +265,19 @@ def no_except(listener, count):
                 conn.sendall(data)
 
 
+def docs_example(listener, count):  # the Python docs' server, pasted into the exercise
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        for _ in range(count):
+            conn, addr = s.accept()
+            with conn:
+                while data := conn.recv(1024):
+                    conn.sendall(data)
+
+
 WRONG_SEQUENTIAL = {
+    docs_example: (check.sequential_server, "listener.accept()"),
     while_true: (check.sequential_server, "not while True"),
     one_client_only: (check.sequential_server, "one after another"),
     no_timeout: (check.survives_bad_clients, "conn.settimeout"),

@@ -44,7 +44,9 @@ def kernel_state(client, nb) -> dict:
     return json.loads("".join(o.text for o in cell.outputs if o.output_type == "stream"))
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+# 04 measures four servers under load, which twice over takes most of a minute: a slow family.
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.name.startswith("04_") else p
+                                  for p in NOTEBOOKS], ids=lambda p: p.name)
 def test_run_all_twice_in_one_kernel(path):
     """A student pressing Run All twice: no error, no "Address already in use", no leaked server."""
     nb = nbformat.read(path, as_version=4)

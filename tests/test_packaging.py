@@ -73,6 +73,7 @@ def test_the_wheel_carries_every_subpackage_and_the_course(wheel):
     assert "socketlab/locale/uk/LC_MESSAGES/socketlab.mo" in names and not [n for n in names if n.endswith(".po")]
 
 
+@pytest.mark.slow  # a wheel built, a venv made and the whole course run in it: about half a minute
 def test_the_installed_wheel_copies_out_a_course_that_runs(fresh_venv, tmp_path):
     bindir = fresh_venv.parent
     where = run(fresh_venv, "-c", "import socketlab.course as c; print(c.__file__); print(c.course_source())",

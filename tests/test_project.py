@@ -178,3 +178,25 @@ def test_make_lab_uk_really_gives_jupyterlab_the_ukrainian_locale(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
         proc.stdout.close()
+
+
+def test_every_package_the_library_imports_is_declared():
+    import ast
+    import sys
+    from importlib.metadata import packages_distributions
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {requirement_name(spec) for spec in project["dependencies"]}
+    optional = {"playwright"}  # the report's PDF only, which says how to install it where it is missing
+    distributions = packages_distributions()
+    for path in sorted((ROOT / "socketlab").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                tops = {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                tops = {node.module.split(".")[0]}
+            else:
+                continue
+            for top in tops - set(sys.stdlib_module_names) - {"socketlab", "__future__"}:
+                names = {d.lower() for d in distributions.get(top, [top])}
+                assert names & (declared | optional), f"{path.relative_to(ROOT)} imports {top}: declare it"

@@ -43,3 +43,14 @@ def test_notebooks_never_run_are_refused_with_a_hint(tmp_path):
     shutil.copy(NOTEBOOKS / "01_echo.ipynb", tmp_path)
     with pytest.raises(ReportError, match="--execute"):
         build_report([tmp_path / "01_echo.ipynb"], student="S", group="G")
+
+
+@pytest.mark.parametrize("edition", [NOTEBOOKS, NOTEBOOKS / "uk"], ids=["en", "uk"])
+def test_each_task_statement_is_found_in_either_edition(edition):
+    import nbformat
+
+    from socketlab.report import _task_statement
+
+    for number, name in (("1", "01_echo"), ("2", "02_many_clients"), ("3", "03_file_transfer")):
+        statement = _task_statement(nbformat.read(edition / f"{name}.ipynb", as_version=4))
+        assert statement.startswith(f"> **Завдання {number}.**"), (name, statement[:80])

@@ -139,6 +139,7 @@ def plain_class(course, folder: Path, students: int) -> None:
             (me / "02_triple.ipynb").write_bytes(answer(course, "02_triple.ipynb"))
 
 
+@pytest.mark.slow  # three graders side by side
 def test_shards_on_parallel_processes_merge_into_the_unsharded_gradebook(course, tmp_path):
     plain_class(course, tmp_path / "subs", 4)
     common = ["--source", course, "--no-progress", "--timeout", 120, "--cell-timeout", 20]
@@ -159,6 +160,7 @@ def test_shards_on_parallel_processes_merge_into_the_unsharded_gradebook(course,
     assert (tmp_path / "merged" / "gradebook.csv").read_bytes() == (tmp_path / "one" / "gradebook.csv").read_bytes()
 
 
+@pytest.mark.slow  # a class graded, then interrupted
 def test_ctrl_c_keeps_what_is_done_and_leaves_no_process(course, tmp_path):
     plain_class(course, tmp_path / "subs", 1)  # student0: done first
     slow = tmp_path / "subs" / "student9-slow"

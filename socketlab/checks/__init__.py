@@ -180,8 +180,7 @@ def student_server(serve: Callable[[socket.socket], object], *, timeout: float =
         except BaseException as exc:  # reported in the main thread, never printed here
             if not session.closing:  # not an error of ours from closing its sockets after the check
                 session.failure = exc
-                with contextlib.suppress(OSError, ValueError):  # a client waiting that was never accepted?
-                    session.unaccepted = bool(select.select([listener], [], [], 0)[0])
+                session.unaccepted = _client_waiting(listener)
             listener.close()
         finally:
             session.done.set()
@@ -193,16 +192,22 @@ def student_server(serve: Callable[[socket.socket], object], *, timeout: float =
     except BaseException:
         if session.failure is not None:  # the student's error says more than what the client saw
             raise _failure(session, name) from None
+        if session.accepts == 0 and _client_waiting(listener):  # it waits on a socket of its own
+            raise _never_accepted(name) from None
         raise
     finally:
         session.done.wait(0.2)  # a server that returns by itself returns now
         finished = session.done.is_set()
+        if not finished and session.accepts == 0:  # blocked on a socket of its own (the docs' example)?
+            session.unaccepted = _client_waiting(listener)
         session.closing = True
         _close_new(before)
         listener.close()
         thread.join(2)
     if session.failure is not None:
         raise _failure(session, name) from None
+    if not finished and session.unaccepted:
+        raise _never_accepted(name)
     if not finished:
         fail(_("your {name} was still running after its last client left: it should return").format(name=name))
 
@@ -211,10 +216,21 @@ def _failure(session: Session, name: str) -> CheckFailed:
     # A listener of its own that nobody connects to times out (an OSError); any other error,
     # raised before a client was accepted, says more than that the client waited.
     if session.accepts == 0 and session.unaccepted and isinstance(session.failure, OSError):
-        return CheckFailed("✘ " + _("your {name} never accepted a client on the listener it was given: call "
-                                    "listener.accept() (a socket of your own, on a port of your own, gets no "
-                                    "clients)").format(name=name))
+        return _never_accepted(name)
     return raised(_("your {name}").format(name=name), session.failure, _hint(session.failure))
+
+
+def _client_waiting(listener: socket.socket) -> bool:
+    """Is a client that the student's server never accepted still in the listener's queue?"""
+    with contextlib.suppress(OSError, ValueError):
+        return bool(select.select([listener], [], [], 0)[0])
+    return False
+
+
+def _never_accepted(name: str) -> CheckFailed:
+    return CheckFailed("✘ " + _("your {name} never accepted a client on the listener it was given: call "
+                                "listener.accept() (a socket of your own, on a port of your own, gets no "
+                                "clients)").format(name=name))
 
 
 def _hint(exc: BaseException) -> str:

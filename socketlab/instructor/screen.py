@@ -36,7 +36,7 @@ _FORBIDDEN_NAMES = {"get_ipython", "__import__", "eval", "exec", "compile", "glo
 _FORBIDDEN_MODULES = {"builtins", "importlib", "ctypes", "gc", "inspect", "IPython", "ipykernel", "jupyter_client",
                       "zmq", "pytest", "_pytest", "nbval", "traitlets", "sitecustomize", "imp", "pdb", "bdb",
                       "code", "codeop", "marshal", "types", "dis", "tracemalloc", "faulthandler", "atexit",
-                      "_thread", "cffi", "sysconfig", "site", "pickle"}
+                      "_thread", "cffi", "sysconfig", "site", "pickle", "operator"}
 _FORBIDDEN_ATTRIBUTES = {"showtraceback", "_showtraceback", "showsyntaxerror", "set_custom_exc", "CustomTB",
                          "custom_exceptions", "input_transformers_cleanup", "input_transformers_post",
                          "input_transformer_manager", "ast_transformers", "run_cell", "run_cell_async",
@@ -45,6 +45,8 @@ _FORBIDDEN_ATTRIBUTES = {"showtraceback", "_showtraceback", "showsyntaxerror", "
                          "path_hooks", "path_importer_cache", "_getframe", "addaudithook", "monitoring",
                          "breakpointhook", "set_asyncgen_hooks", "setrecursionlimit", "_current_frames"}
 _FRAME_ATTRIBUTE = re.compile(r"^(f|tb|gi|cr|ag)_(frame|back|globals|locals|code|lineno|trace|next|builtins|await)$")
+_DUNDER = re.compile(r"^__\w+__$")
+_REFLECTION = {"getattr", "hasattr"}  # fine when called with a plain name, which the rules below check
 _DUNDERS_ALLOWED = {"__name__", "__init__", "__doc__", "__enter__", "__exit__", "__aenter__", "__aexit__"}
 _BUILTINS = set(dir(builtins))
 
@@ -86,6 +88,7 @@ def tampering(source: str, protected: set[str]) -> list[tuple[int, str]]:
     top_level = _top_level_stores(tree)
     imported = set()
     writefile = {id(n.func.value.func) for n in ast.walk(tree) if isinstance(n, ast.Call) and _is_writefile(n)}
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
     found = []
 
     def flag(node, what: str) -> None:
@@ -106,8 +109,13 @@ def tampering(source: str, protected: set[str]) -> list[tuple[int, str]]:
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and id(node) in top_level:
             if node.name in protected or node.name in _BUILTINS:
                 flag(node, f"rebinds {node.name}, which the checks rely on")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _DUNDER.match(node.value) \
+                and node.value != "__main__":  # if __name__ == "__main__": is a script's own
+            flag(node, f"names {node.value} in a string")  # getattr's or methodcaller's way past the dot
         elif isinstance(node, ast.Name):
-            if isinstance(node.ctx, ast.Load) and id(node) not in writefile and (
+            if isinstance(node.ctx, ast.Load) and node.id in _REFLECTION and id(node) not in called:
+                flag(node, f"passes {node.id} around")  # map(getattr, …), reduce(getattr, …)
+            elif isinstance(node.ctx, ast.Load) and id(node) not in writefile and (
                     node.id in _FORBIDDEN_NAMES or (node.id.startswith("_") and node.id not in made | {"__name__"})):
                 flag(node, f"uses {node.id}")
             elif id(node) in top_level and (node.id in _BUILTINS or node.id in protected):
@@ -129,7 +137,8 @@ def tampering(source: str, protected: set[str]) -> list[tuple[int, str]]:
                 flag(node, "runs a cell magic other than %%writefile")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
             name = node.args[1] if len(node.args) > 1 else None
-            if not (isinstance(name, ast.Constant) and isinstance(name.value, str) and not name.value.startswith("_")):
+            if not (isinstance(name, ast.Constant) and isinstance(name.value, str) and not name.value.startswith("_")
+                    and name.value not in _FORBIDDEN_ATTRIBUTES):
                 flag(node, "uses getattr with a computed or private name")
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             for name in node.names:
