@@ -230,3 +230,42 @@ def test_without_a_sandbox_grading_says_so_and_goes_one_at_a_time(tmp_path, monk
         available.cache_clear()
     assert sum(r.points for r in found) == max_points(ECHO)
     assert all(r.sandbox.startswith("none") for r in found)
+
+
+def test_where_no_descriptor_reaches_a_child_the_verdicts_come_by_file(tmp_path, monkeypatch):
+    """Windows, simulated: no pass_fds (subprocess refuses it there) and no sandbox."""
+    import subprocess
+
+    from socketlab.instructor import gradebook
+
+    real_popen = subprocess.Popen
+
+    def popen_as_on_windows(*args, pass_fds=(), **kwargs):
+        assert not pass_fds, "pass_fds not supported on Windows."  # subprocess's own words there
+        return real_popen(*args, **kwargs)
+
+    monkeypatch.setattr(gradebook, "PASSES_FDS", False)
+    monkeypatch.setattr(subprocess, "Popen", popen_as_on_windows)
+    monkeypatch.setenv("SOCKETLAB_NO_SANDBOX", "1")
+    available.cache_clear()
+    try:
+        save(tmp_path / "subs" / "solution", source(ECHO), ECHO)
+        found = grade(tmp_path / "subs", SOURCE, jobs=1, options=Options(timeout=60, cell_timeout=10))
+    finally:
+        monkeypatch.delenv("SOCKETLAB_NO_SANDBOX")
+        available.cache_clear()
+    assert sum(r.points for r in found if r.notebook == ECHO) == max_points(ECHO)
+
+
+@pytest.mark.parametrize("record, verdict", [
+    ({"cell": 3, "outcome": "passed", "reply": "ok", "errors": []}, "passed"),
+    ({"cell": 3, "outcome": "passed", "reply": "error", "errors": []}, "failed"),  # the reply counts
+    ({"cell": 3, "outcome": "passed", "reply": "ok", "errors": [{"ename": "AssertionError", "evalue": "✘"}]},
+     "failed"),  # so do errors
+    ({"cell": 3, "outcome": "passed"}, "failed"),  # no reply at all: not a pass
+], ids=["ok", "reply-error", "error-shown", "no-reply"])
+def test_a_cell_passes_only_with_an_ok_reply_and_no_error_shown(record, verdict):
+    from socketlab.instructor.gradebook import _cell_verdict, _tampered
+
+    assert _cell_verdict(record)[0] == verdict
+    assert bool(_tampered({3: record}, [])) == (record.get("reply") == "error" and not record.get("errors"))
