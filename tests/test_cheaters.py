@@ -75,7 +75,7 @@ _m = operator.attrgetter("modules")(sys)
 main = _m["__main__"]
 def make(real):
     def fake(*a, **k):
-        if "_sealed_answers" in operator.attrgetter("__dict__")(main):
+        if any(name.startswith("_sealed_") for name in operator.attrgetter("__dict__")(main)):
             return real(*a, **k)
     return fake
 mod = _m["socketlab.checks.echo"]
@@ -233,6 +233,12 @@ def test_the_host_network_is_out_of_reach(graded):
 def test_attacks_on_the_machine_earn_nothing(graded, student):
     rows = mine(graded, student)
     assert rows and sum(r.points for r in rows) == 0, [(r.check, r.status, r.message) for r in rows]
+
+
+def test_other_submissions_and_the_source_are_out_of_sight(graded):
+    """The reader's first open() fails inside the sandbox, and its check says so."""
+    first = mine(graded, "reads-others")[0]
+    assert "FileNotFoundError" in first.message, first.message
 
 
 @pytest.mark.parametrize("student", ["not-a-notebook", "null-tags", "number-source", "link-to-honest",

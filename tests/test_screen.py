@@ -16,6 +16,12 @@ PROTECTED = {"socketlab", "check"}
     "f = object.__getattribute__\n",
     "x = type(print).__dict__\n",
     "name = '__setattr__'\n",
+    # code the screen never reads: a module of the student's own, written by %%writefile, imported
+    "%%writefile helper.py\nimport sys\n",
+    "%%writefile lab/../helper.py\nimport sys\n",
+    "import helper\n",
+    "import lab.server\n",
+    "from . import helper\n",
 ])
 def test_reflection_past_the_dot_is_tampering(code):
     assert tampering(code, PROTECTED), code
@@ -26,6 +32,8 @@ def test_reflection_past_the_dot_is_tampering(code):
     "if __name__ == '__main__':\n    pass\n",
     "def f(conn):\n    timeout = getattr(conn, 'timeout', None)\n    return hasattr(conn, 'recv'), timeout\n",
     "import functools, threading\nt = threading.Thread(target=functools.partial(print, 1))\n",
+    "%%writefile -a lab/client3.py\nprint('done')\n",
+    "import asyncio, hashlib, pathlib, selectors, socket, sys, threading, time\n",
 ])
 def test_honest_code_is_not_tampering(code):
     assert tampering(code, PROTECTED) == [], code

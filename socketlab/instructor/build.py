@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import re
+import secrets
 from dataclasses import dataclass, field
 
 import nbformat
@@ -27,7 +28,6 @@ __all__ = ["GradedCheck", "GradedNotebook", "build_graded_notebook", "sanitize_s
 
 # Comments that change how nbval treats a cell ("# NBVAL_SKIP", …): never taken from a student.
 _NBVAL_MARKER = re.compile(r"^[ \t]*#+[ \t]*(NBVAL_|PYTEST_VALIDATE_)\w*[ \t]*$", re.M)
-_SAVED = "_sealed_answers"
 
 
 def sanitize_student_code(source: str) -> str:
@@ -76,16 +76,17 @@ class GradedNotebook:
     origins: list[int] = field(default_factory=list)
 
 
-def _stub_cell(functions: dict[str, bool]) -> str:
+def _stub_cell(functions: dict[str, bool], saved: str) -> str:
     names = ", ".join(repr(n) for n in functions)
-    lines = [f"{_SAVED} = {{_n: globals().get(_n) for _n in ({names},)}}"]
+    lines = [f"{saved} = {{_n: globals().get(_n) for _n in ({names},)}}"]
     for name, is_async in functions.items():
         lines.append(f"{'async ' if is_async else ''}def {name}(*args, **kwargs):\n"
                      f"    raise NotImplementedError('sealed check: a stub')")
     return "\n".join(lines)
 
 
-_RESTORE = f"globals().update({{_n: _f for _n, _f in {_SAVED}.items() if _f is not None}})\ndel {_SAVED}"
+def _restore_cell(saved: str) -> str:
+    return f"globals().update({{_n: _f for _n, _f in {saved}.items() if _f is not None}})\ndel {saved}"
 
 
 def build_graded_notebook(source, student_cells: list[dict] | None = None, *, sealed: bool = True) -> GradedNotebook:
@@ -124,9 +125,10 @@ def build_graded_notebook(source, student_cells: list[dict] | None = None, *, se
             uses = frozenset(_names_used(cell.source) & set(answers))
             twin = None
             if sealed and uses:
-                add(_stub_cell(answers), "sealed")
+                saved = f"_sealed_{secrets.token_hex(8)}"  # a name no answer can know in advance
+                add(_stub_cell(answers, saved), "sealed")
                 twin = add(visible_source, "sealed")
-                add(_RESTORE, "sealed")
+                add(_restore_cell(saved), "sealed")
             name = cell.metadata.get("name", cell.get("id", f"check {len(graded.checks) + 1}"))
             graded.checks.append(GradedCheck(str(name), int(cell.metadata.get("points", 1)), visible, hidden,
                                              twin, uses))

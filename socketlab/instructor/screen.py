@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import sys
 from dataclasses import dataclass
 
 from .. import shortcuts
@@ -46,6 +47,7 @@ _FORBIDDEN_ATTRIBUTES = {"showtraceback", "_showtraceback", "showsyntaxerror", "
                          "breakpointhook", "set_asyncgen_hooks", "setrecursionlimit", "_current_frames"}
 _FRAME_ATTRIBUTE = re.compile(r"^(f|tb|gi|cr|ag)_(frame|back|globals|locals|code|lineno|trace|next|builtins|await)$")
 _DUNDER = re.compile(r"^__\w+__$")
+_LAB_FILE = re.compile(r"^(-a\s+)?lab/[\w.-]+$")  # what %%writefile may write: the lab's programs
 _REFLECTION = {"getattr", "hasattr"}  # fine when called with a plain name, which the rules below check
 _DUNDERS_ALLOWED = {"__name__", "__init__", "__doc__", "__enter__", "__exit__", "__aenter__", "__aexit__"}
 _BUILTINS = set(dir(builtins))
@@ -98,8 +100,14 @@ def tampering(source: str, protected: set[str]) -> list[tuple[int, str]]:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
             for module in modules:
-                if module.split(".")[0] in _FORBIDDEN_MODULES:
+                top = module.split(".")[0]
+                if top in _FORBIDDEN_MODULES:
                     flag(node, f"imports {module}")
+                elif isinstance(node, ast.ImportFrom) and node.level:
+                    flag(node, "imports from a file of its own")
+                elif top not in sys.stdlib_module_names and top != "socketlab":
+                    # e.g. a module the student wrote with %%writefile: code the screen never read
+                    flag(node, f"imports {module}, which no exercise needs")
             imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
             for a in node.names:
                 bound_name = (a.asname or a.name).split(".")[0]
@@ -135,6 +143,8 @@ def tampering(source: str, protected: set[str]) -> list[tuple[int, str]]:
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "run_cell_magic":
             if not _is_writefile(node):
                 flag(node, "runs a cell magic other than %%writefile")
+            elif not _LAB_FILE.match(str(getattr(node.args[1], "value", "")) if len(node.args) > 1 else ""):
+                flag(node, "writes a file outside lab/")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
             name = node.args[1] if len(node.args) > 1 else None
             if not (isinstance(name, ast.Constant) and isinstance(name.value, str) and not name.value.startswith("_")
