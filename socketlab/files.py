@@ -26,7 +26,7 @@ from typing import Callable
 
 from . import protocol
 from .server import Server, ThreadingMixIn, preview
-from .streams import Connection, DeadlineExceeded, IncompleteRead, LineTooLong, extend_deadline, recv_line
+from .streams import Connection, DeadlineExceeded, IncompleteRead, LineTooLong, extend_deadline, recv_line, sooner
 
 __all__ = ["FileServer", "ThreadingFileServer", "FileClient", "send_file", "SendResult",
            "TransferError", "DEFAULT_FILE_PORT"]
@@ -136,7 +136,13 @@ class FileServer(Server):
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         while True:  # one file per header, as many as the client sends
             try:
-                line = recv_line(conn, protocol.MAX_HEADER)
+                # A header is one short line: once it has begun, it comes whole within one idle
+                # timeout, so a client trickling it holds a sequential server no longer than a silent one.
+                if conn.recv(1, socket.MSG_PEEK):
+                    with sooner(conn, self.idle_timeout, f"no whole header within {self.idle_timeout:g} s"):
+                        line = recv_line(conn, protocol.MAX_HEADER)
+                else:
+                    line = b""
                 if not line:
                     return  # the client closed between files: all is well
                 header = protocol.parse_header(line, max_size=self.max_size)

@@ -7,11 +7,12 @@ sent in one ``send()``, or bytes of two sends at once.  These helpers turn
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 
 __all__ = ["Connection", "DeadlineExceeded", "DeadlineSocket", "IncompleteRead", "LineTooLong", "address_of",
-           "extend_deadline", "recv_exactly", "recv_line", "recv_to_end", "with_deadline"]
+           "close_with_reset", "extend_deadline", "recv_exactly", "recv_line", "recv_to_end", "sooner", "with_deadline"]
 
 CHUNK = 64 * 1024
 
@@ -107,6 +108,12 @@ def recv_line(sock: socket.socket, limit: int = 1024) -> bytes:
             raise LineTooLong(limit)
 
 
+def close_with_reset(sock: socket.socket) -> None:
+    """Close with an RST instead of a FIN, as a crashed program's connection ends (SO_LINGER 0)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()
+
+
 def recv_to_end(sock: socket.socket) -> bytes:
     """Receive until the peer closes its side (end of stream)."""
     chunks = []
@@ -131,8 +138,19 @@ class DeadlineSocket(socket.socket):
     """
 
     def arm(self, seconds: float) -> None:
-        self._seconds = seconds
         self._deadline = time.monotonic() + seconds
+        self._why = f"connection open for over {seconds:g} s"
+
+    @contextlib.contextmanager
+    def sooner(self, seconds: float, why: str):
+        """Within the block, end ``seconds`` from now if that comes before the connection's deadline."""
+        saved = self._deadline, self._why
+        if time.monotonic() + seconds < self._deadline:
+            self._deadline, self._why = time.monotonic() + seconds, why
+        try:
+            yield
+        finally:
+            self._deadline, self._why = max(saved[0], self._deadline), saved[1]
 
     def extend_deadline(self, seconds: float) -> None:
         """A little more time, e.g. to tell the client why it is being dropped."""
@@ -150,13 +168,13 @@ class DeadlineSocket(socket.socket):
             return call(self, *args)
         left = self._deadline - time.monotonic()
         if left <= 0:
-            raise DeadlineExceeded(f"connection open for over {self._seconds:g} s")
+            raise DeadlineExceeded(self._why)
         super().settimeout(left if self._idle is None else min(self._idle, left))
         try:
             return call(self, *args)
         except TimeoutError:
             if time.monotonic() >= self._deadline:
-                raise DeadlineExceeded(f"connection open for over {self._seconds:g} s") from None
+                raise DeadlineExceeded(self._why) from None
             raise
 
     def recv(self, *args):
@@ -177,6 +195,11 @@ def with_deadline(conn: socket.socket, seconds: float) -> "DeadlineSocket":
     wrapped = DeadlineSocket(conn.family, conn.type, conn.proto, fileno=conn.detach())
     wrapped.arm(seconds)
     return wrapped
+
+
+def sooner(conn: socket.socket, seconds: float, why: str):
+    """A block in which a connection with a deadline ends ``seconds`` from now at the latest (``why``)."""
+    return conn.sooner(seconds, why) if isinstance(conn, DeadlineSocket) else contextlib.nullcontext()
 
 
 def extend_deadline(conn: socket.socket, seconds: float = 2.0) -> None:

@@ -407,8 +407,8 @@ def test_crlf_headers_from_windows_tools_are_accepted_without_the_cr(server):
     assert saved_files(server.folder) == {"crlf.txt": b"ok"}
 
 
-def test_a_client_sending_its_header_slowly_holds_the_others_only_until_the_deadline(sandbox, tmp_path):
-    with FileServer(sandbox / "uploads", idle_timeout=1.0, deadline=1.5) as srv:
+def test_a_client_sending_its_header_slowly_holds_the_others_one_idle_timeout(sandbox, tmp_path):
+    with FileServer(sandbox / "uploads", idle_timeout=1.0) as srv:  # the connection's deadline: 30 s
         slow = socket.create_connection(srv.address, timeout=5)
         slow.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         stop = threading.Event()
@@ -429,8 +429,8 @@ def test_a_client_sending_its_header_slowly_holds_the_others_only_until_the_dead
         path.write_bytes(b"fast")
         started = time.monotonic()
         assert send_file(path, srv.address, timeout=10).saved_name == "fast.txt"
-        assert time.monotonic() - started < 4.0
-        assert recv_line(slow).startswith(b"ERROR timeout connection open for over 1.5 s")
+        assert time.monotonic() - started < 3.0
+        assert recv_line(slow).startswith(b"ERROR timeout no whole header within 1 s")
         stop.set()
         thread.join(5)
         slow.close()
