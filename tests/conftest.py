@@ -11,6 +11,7 @@ import pytest
 os.environ["LANGUAGE"] = "en"
 
 import socketlab  # noqa: E402
+from socketlab.streams import close_with_reset  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -74,10 +75,7 @@ def write_in_pieces(sock: socket.socket, data: bytes, step: int = 1) -> None:
         sock.sendall(data[i : i + step])
 
 
-def reset(sock: socket.socket) -> None:
-    """Close with an RST instead of a FIN, as a crashed client would."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    sock.close()
+reset = close_with_reset  # as a crashed client would
 
 
 class ChunkingProxy:

@@ -26,6 +26,7 @@ from typing import Callable, Iterator
 
 from .. import shortcuts
 from ..i18n import _, ngettext
+from ..streams import close_with_reset
 
 __all__ = ["CheckFailed", "Shortcut", "fail", "no_shortcuts", "student_server", "call_student", "preview",
            "send_slowly", "send_and_reset"]
@@ -296,8 +297,7 @@ def send_and_reset(address, data: bytes, *, timeout: float = 5.0) -> None:
     """A client that sends ``data`` and then crashes: its connection ends with a reset."""
     sock = socket.create_connection(address, timeout=timeout)
     sock.sendall(data)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    sock.close()
+    close_with_reset(sock)
 
 
 # ---- in a notebook: a failed check is its one line, not a traceback -------------------------------
