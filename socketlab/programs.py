@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .i18n import _
+
 __all__ = ["Program", "Transcript", "free_port", "wait_listening", "run", "two_terminals", "stop_programs"]
 
 _running: dict[str, "Program"] = {}
@@ -210,7 +212,8 @@ class Terminals:
             for t in transcripts:
                 rows = "".join(f'<span class="sl-t">[{_clock(at)}]</span> '
                                f'<span class="sl-{kind}">{html.escape(text)}</span>\n' for at, kind, text in t.lines)
-                end = "" if t.returncode is None else f'<span class="sl-t">(exit status {t.returncode})</span>\n'
+                status = _("exit status {status}").format(status=t.returncode)
+                end = "" if t.returncode is None else f'<span class="sl-t">({status})</span>\n'
                 parts.append(f'<b>$ {html.escape(t.title)}</b>\n{rows}{end}')
             return "<pre style='margin:0;white-space:pre-wrap'>" + "\n".join(parts) + "</pre>"
 
@@ -218,8 +221,9 @@ class Terminals:
                  ".sl-terminals{width:100%;table-layout:fixed}.sl-terminals th,.sl-terminals td{text-align:left}"
                  ".sl-terminals td{vertical-align:top;border:1px solid var(--jp-border-color1);padding:6px;"
                  "background:var(--jp-layout-color0);color:var(--jp-content-font-color1)}</style>")
-        return (f"{style}<table class='sl-terminals'><tr><th>terminal 1: the server</th>"
-                f"<th>terminal 2: the client</th></tr><tr><td>{column([self.server])}</td>"
+        server, client = _("terminal 1: the server"), _("terminal 2: the client")
+        return (f"{style}<table class='sl-terminals'><tr><th>{server}</th>"
+                f"<th>{client}</th></tr><tr><td>{column([self.server])}</td>"
                 f"<td>{column(self.clients)}</td></tr></table>")
 
 

@@ -156,4 +156,19 @@ def test_the_reference_file_programs_pass(tmp_path, capsys):
         (tmp_path / name).write_text(notebook_program(name), encoding="utf-8")
     check.file_server_script(tmp_path / "server3.py")
     check.file_client_script(tmp_path / "client3.py")
-    assert capsys.readouterr().out.count("✔") == 2
+    check.file_scripts_together(tmp_path / "server3.py", tmp_path / "client3.py")
+    assert capsys.readouterr().out.count("✔") == 3
+
+
+def test_file_programs_that_disagree_fail_together(tmp_path):
+    """A client that counts characters, against a server that trusts the header: the file arrives cut."""
+    (tmp_path / "server3.py").write_text(notebook_program("server3.py"), encoding="utf-8")
+    client = notebook_program("client3.py")
+    wrong = client.replace("{len(data)} {FILE.name}", "{len(data.decode('utf-8', 'replace'))} {FILE.name}")
+    assert wrong != client
+    (tmp_path / "client3.py").write_text(wrong, encoding="utf-8")
+    try:
+        with pytest.raises(CheckFailed, match="byte for byte"):
+            check.file_scripts_together(tmp_path / "server3.py", tmp_path / "client3.py")
+    finally:
+        stop_programs()

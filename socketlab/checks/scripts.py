@@ -8,7 +8,9 @@ written with the socket module alone.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import tempfile
 from pathlib import Path
 
 from .. import shortcuts
@@ -18,7 +20,7 @@ from . import fail, fix_shortcut, preview
 from .echo import _echo_once, _EchoJudge
 
 __all__ = ["server_script", "client_script", "scripts_together", "restarts_at_once", "file_server_script",
-           "file_client_script"]
+           "file_client_script", "file_scripts_together"]
 
 HOST = "127.0.0.1"
 
@@ -198,19 +200,27 @@ def _start_file_server(path: Path, port: int, folder: Path) -> Program:
     return server
 
 
+@contextlib.contextmanager
+def _file_server_script(path: Path):
+    """``server3.py`` running on a free port, saving into ``WORK/uploads``: yields ``(WORK, port)``."""
+    with tempfile.TemporaryDirectory(prefix="check-server3-") as work:
+        work = Path(work)
+        (work / "uploads").mkdir()
+        port = free_port()
+        server = _start_file_server(path, port, work / "uploads")
+        try:
+            yield work, port
+        finally:
+            server.stop()
+
+
 def file_server_script(path) -> None:
     """``server3.py HOST PORT FOLDER`` saves what the course's client sends, byte for byte, and refuses bad names."""
-    import tempfile
-
     from ..files import send_file
     from ..streams import recv_line
 
     path = _readable(path)
-    work = Path(tempfile.mkdtemp(prefix="check-server3-"))
-    (work / "uploads").mkdir()
-    port = free_port()
-    server = _start_file_server(path, port, work / "uploads")
-    try:
+    with _file_server_script(path) as (work, port):
         for sample in _sample_files(work):
             try:
                 sent = send_file(sample, (HOST, port), timeout=10)  # fails loudly if the SHA-256 differs
@@ -228,35 +238,47 @@ def file_server_script(path) -> None:
         if not reply.startswith(b"ERROR bad-name") or (work / "evil.txt").exists():
             fail(_("the name {bad} must be refused with ERROR bad-name, {name} answered {reply}").format(
                 bad="'../evil.txt'", name=path.name, reply=repr(reply)))
-    finally:
-        server.stop()
     print("✔ " + _("{name} saves UTF-8 and cp1251 files byte for byte and refuses a hostile name").format(
         name=path.name))
 
 
 def file_client_script(path) -> None:
     """``client3.py HOST PORT FILE`` sends any text file to the course's server, which gets it byte for byte."""
-    import tempfile
-
     from ..files import FileServer
 
     path = _readable(path)
-    work = Path(tempfile.mkdtemp(prefix="check-client3-"))
-    with FileServer(work / "uploads", name="check-client3") as reference:
-        for sample in _sample_files(work):
-            transcript = run(path, *reference.address, sample, timeout=15)
-            saved = work / "uploads" / sample.name
-            if transcript.returncode != 0 or not saved.is_file():
-                fail(_("{command} did not deliver the file (exit status {status}): {error}").format(
-                    command=f"`python {path.name} HOST PORT {sample.name}`", status=transcript.returncode,
-                    error=_last_error(transcript)))
-            if saved.read_bytes() != sample.read_bytes():
-                fail(_("{file} arrived changed: send the file's bytes (read_bytes), and their number "
-                       "in the header, not the number of characters").format(file=sample.name))
-    with FileServer(work / "small", name="check-client3-small", max_size=100) as small:
-        refused = run(path, *small.address, _sample_files(work)[0], timeout=15)
+    with tempfile.TemporaryDirectory(prefix="check-client3-") as work:
+        work = Path(work)
+        with FileServer(work / "uploads", name="check-client3") as reference:
+            for sample in _sample_files(work):
+                transcript = run(path, *reference.address, sample, timeout=15)
+                saved = work / "uploads" / sample.name
+                if transcript.returncode != 0 or not saved.is_file():
+                    fail(_("{command} did not deliver the file (exit status {status}): {error}").format(
+                        command=f"`python {path.name} HOST PORT {sample.name}`", status=transcript.returncode,
+                        error=_last_error(transcript)))
+                if saved.read_bytes() != sample.read_bytes():
+                    fail(_("{file} arrived changed: send the file's bytes (read_bytes), and their number "
+                           "in the header, not the number of characters").format(file=sample.name))
+        with FileServer(work / "small", name="check-client3-small", max_size=100) as small:
+            refused = run(path, *small.address, _sample_files(work)[0], timeout=15)
     if refused.returncode == 0:
         fail(_("the server refused a file over its limit (ERROR too-large), but {name} ended with status 0: "
                "print the error and exit with sys.exit(1)").format(name=path.name))
     print("✔ " + _("{name} sends UTF-8 and cp1251 files byte for byte and reports a refusal").format(
         name=path.name))
+
+
+def file_scripts_together(server_path, client_path) -> None:
+    """The student's ``client3.py`` sends each sample file to the student's ``server3.py``: it arrives byte for byte."""
+    server_path, client_path = _readable(server_path), _readable(client_path)
+    with _file_server_script(server_path) as (work, port):
+        for sample in _sample_files(work):
+            transcript = run(client_path, HOST, port, sample, timeout=15)
+            saved = work / "uploads" / sample.name
+            if transcript.returncode != 0 or not saved.is_file() or saved.read_bytes() != sample.read_bytes():
+                fail(_("{client} sent {file} to {server}, which did not save it byte for byte (exit status "
+                       "{status}): {error}").format(client=client_path.name, file=sample.name, server=server_path.name,
+                                                    status=transcript.returncode, error=_last_error(transcript)))
+    print("✔ " + _("{client} and {server} work together: UTF-8 and cp1251 files arrive byte for byte").format(
+        client=client_path.name, server=server_path.name))
