@@ -24,7 +24,7 @@ UKRAINIAN = ENGLISH / "uk"
 NAMES = sorted(path.name for path in ENGLISH.glob("*.ipynb"))
 _MARKER = re.compile(r"^[ \t]*###[ \t]*(BEGIN|END)[ \t]+(SOLUTION|HIDDEN TESTS)[ \t]*$", re.M)
 # The one line a Ukrainian notebook adds to its first code cell: the package's messages in Ukrainian.
-USE_LANGUAGE = 'getattr(socketlab, "use_language", lambda lang: None)("uk")'
+USE_LANGUAGE = 'socketlab.use_language("uk")'
 
 
 def load(path: Path) -> dict:
