@@ -54,3 +54,43 @@ def test_each_task_statement_is_found_in_either_edition(edition):
     for number, name in (("1", "01_echo"), ("2", "02_many_clients"), ("3", "03_file_transfer")):
         statement = _task_statement(nbformat.read(edition / f"{name}.ipynb", as_version=4))
         assert statement.startswith(f"> **Завдання {number}.**"), (name, statement[:80])
+
+
+def test_the_report_command_says_in_one_line_what_to_do(tmp_path, capsys):
+    from socketlab.cli import main
+
+    shutil.copy(NOTEBOOKS / "01_echo.ipynb", tmp_path)
+    assert main(["report", str(tmp_path / "01_echo.ipynb"), "--student", "S", "--group", "G",
+                 "--out", str(tmp_path / "report.html")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("socketlab report:") and "--execute" in err and "\n" not in err
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_without_chromium_pdf_says_to_print_from_the_browser(report, monkeypatch):
+    import socketlab.report as module
+
+    folder, _ = report
+    monkeypatch.setattr(module, "chromium", lambda: None)
+    with pytest.raises(ReportError, match="print it to PDF"):
+        module.write_pdf(folder / "report.html", folder / "report.pdf")
+    assert not (folder / "report.pdf").exists()
+
+
+@pytest.mark.browser
+def test_the_pdf_holds_every_task_and_program(report):
+    from socketlab.report import chromium, write_pdf
+
+    if chromium() is None:
+        pytest.skip("no Chromium here: the PDF is printed by Chromium")
+    pytest.importorskip("playwright", reason="the PDF is printed through Playwright")
+    folder, _ = report
+    pdf = write_pdf(folder / "report.html", folder / "report.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and len(pdf) > 20_000
+    if shutil.which("pdftotext"):
+        import subprocess
+
+        text = subprocess.run(["pdftotext", str(folder / "report.pdf"), "-"], capture_output=True, text=True,
+                              timeout=60).stdout
+        for word in ("Завдання 1.", "Завдання 2.", "server.py", "client.py", "server2.py"):
+            assert word in text, word

@@ -299,26 +299,44 @@ def test_concurrency_pictures_fit_the_notebook(browser, lab):
     page.close()
 
 
-def test_the_lab_report_opens_with_every_task_program_and_transcript(browser, tmp_path):
-    """The report a student hands in, built from notebooks 01 and 02 run here, as Chromium shows it."""
+def test_the_ukrainian_edition_runs_and_its_panel_speaks_ukrainian(browser, lab):
+    page = open_and_run_all(browser, lab, "uk/01_echo.ipynb")
+    assert shown_errors(page) == []
+    page.get_by_role("button", name="Надіслати").first.wait_for(timeout=10_000)
+    page.close()
+
+
+LAB_NOTEBOOKS = ("01_echo.ipynb", "02_many_clients.ipynb", "03_file_transfer.ipynb")
+
+
+@pytest.mark.parametrize("edition", ["", "uk"], ids=["en", "uk"])
+def test_the_lab_report_opens_with_every_task_program_and_transcript(browser, tmp_path, edition):
+    """The report a student hands in, built from notebooks 01-03 run here, as Chromium shows it."""
     import shutil
 
     from socketlab.report import build_report, write_report
 
     notebooks = Path(__file__).resolve().parents[2] / "notebooks"
-    for name in ("01_echo.ipynb", "02_many_clients.ipynb"):
-        shutil.copy(notebooks / name, tmp_path)
+    for name in LAB_NOTEBOOKS:
+        shutil.copy(notebooks / edition / name, tmp_path)
     shutil.copytree(notebooks / "data", tmp_path / "data")
-    report = write_report(build_report([tmp_path / "01_echo.ipynb", tmp_path / "02_many_clients.ipynb"],
+    report = write_report(build_report([tmp_path / name for name in LAB_NOTEBOOKS],
                                        student="Шевченко Тарас", group="КУІБ-22-1", execute=True),
                           tmp_path / "report.html")
     page = browser.new_page()
     page.goto(report.as_uri())
     text = page.inner_text("body")
     for expected in ("Звіт з лабораторної роботи", "Шевченко Тарас", "КУІБ-22-1", "Завдання 1.", "Завдання 2.",
-                     "server.py", "client.py", "server2.py", "terminal 1: the server", "server: connection from",
-                     "client: got back"):
+                     "Завдання 3.", "server.py", "client.py", "server2.py", "server3.py", "client3.py"):
         assert expected in text, expected
+    assert text.count("Результати виконання") >= 3, "a transcript for each task"
+    transcripts = (("термінал 1: сервер", "сервер: з'єднання з", "клієнт: отримано назад") if edition == "uk" else
+                   ("terminal 1: the server", "server: connection from", "client: got back"))
+    for expected in transcripts:
+        assert expected in text, expected
+    if edition == "uk":
+        page.close()
+        return
     assert page.locator("img").count() >= 2
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "report.png"), full_page=False)
