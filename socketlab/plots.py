@@ -255,7 +255,8 @@ def _draw_timeline(ax, events: Sequence[Event], clients: Sequence | None, *, rel
 
 
 def comparison(results: dict, *, title: str | None = None):
-    """Bars of sessions/s and median latency: ``{"server name": [LoadResult, …], …}``."""
+    """Bars of sessions/s (whiskers: the slowest and the fastest repeat) and median latency:
+    ``{"server name": [LoadResult, …], …}``."""
     with _style():
         fig = _picture(WIDTH, 3.8)
         rate_ax, latency_ax = fig.subplots(1, 2)
@@ -264,7 +265,12 @@ def comparison(results: dict, *, title: str | None = None):
         for i, (name, runs) in enumerate(results.items()):
             by_level = {r.clients: r for r in runs}
             xs = [j + i * width for j in range(len(levels))]
-            rate_ax.bar(xs, [by_level[n].rate if n in by_level else 0 for n in levels], width, label=name)
+            rates = [by_level[n].rate if n in by_level else 0 for n in levels]
+            spreads = [by_level[n].spread if n in by_level else (0, 0) for n in levels]
+            # the whiskers: the lowest and the highest repeat, so one bar is not taken for the truth
+            rate_ax.bar(xs, rates, width, label=name, ecolor=FOREGROUND, capsize=2,
+                        yerr=[[r - low for r, (low, _high) in zip(rates, spreads)],
+                              [high - r for r, (_low, high) in zip(rates, spreads)]])
             latency_ax.bar(xs, [by_level[n].median_ms if n in by_level else 0 for n in levels], width, label=name)
         for ax, label in ((rate_ax, _("sessions per second")), (latency_ax, _("median latency (ms), log scale"))):
             ax.set_xticks([j + 0.4 - width / 2 for j in range(len(levels))],

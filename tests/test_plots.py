@@ -326,3 +326,12 @@ def test_pictures_do_not_wait_for_an_asyncio_server_in_their_own_event_loop():
 
     fig, waited = asyncio.run(main())
     assert waited < 0.3 and len(fig.axes[0].patches) == 1
+
+
+def test_the_comparison_draws_each_rate_with_its_spread():
+    spread = LoadResult(10, 1000, 1.0, 0, (0.001,), round_rates=(800.0, 1000.0, 1300.0))
+    fig = comparison({"threads": [spread]})
+    whiskers = [c for c in fig.axes[0].containers if getattr(c, "has_yerr", False)]
+    assert whiskers, "no whiskers on the rates"
+    (low, high), = [seg[:, 1] for seg in whiskers[0].lines[2][0].get_segments()]
+    assert (low, high) == (800.0, 1300.0)
