@@ -120,11 +120,12 @@ def test_binder_installs_the_student_packages_and_the_course_not_editable():
     assert post.stat().st_mode & 0o111, "postBuild must be executable"
     installs = [line for line in post.read_text().splitlines() if "pip install" in line]
     assert installs == ["python -m pip install --no-deps --no-cache-dir ."]
+    assert "socketlab course course\n" in post.read_text(), "the badge opens the student copies in course/"
 
 
 def test_the_readme_has_a_binder_badge_with_a_marked_placeholder():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    badge = re.search(r"\(https://mybinder\.org/v2/gh/([^/]+)/([^/]+)/HEAD\?labpath=notebooks%2F01_echo\.ipynb\)",
+    badge = re.search(r"\(https://mybinder\.org/v2/gh/([^/]+)/([^/]+)/HEAD\?labpath=course%2F01_echo\.ipynb\)",
                       readme)
     assert badge, "no Binder badge"
     owner, repo = badge.groups()
