@@ -111,6 +111,14 @@ def test_every_wrong_echo_server_fails_with_its_hint(answer):
     assert all(line.startswith(("✘", "    ")) for line in both.splitlines()), both
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("answer", [single_recv, one_big_recv, send_not_sendall, decodes_each_piece],
+                         ids=lambda f: f.__name__)
+def test_the_answers_that_pass_on_a_lucky_run_fail_10_times_in_a_row(answer):
+    for _ in range(10):
+        test_every_wrong_echo_server_fails_with_its_hint(answer)
+
+
 def test_a_single_recv_fails_the_pieces_check_too():
     assert "recv in a loop" in fails_with(check.echo_server_pieces, single_recv)
     assert "recv in a loop" in fails_with(check.echo_server_pieces, one_big_recv)
