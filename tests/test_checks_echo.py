@@ -124,6 +124,14 @@ def test_a_single_recv_fails_the_pieces_check_too():
     assert "recv in a loop" in fails_with(check.echo_server_pieces, one_big_recv)
 
 
+def test_an_error_before_accepting_is_shown_as_it_is():
+    def opens_a_missing_file(listener):
+        open("/no/such/folder/log.txt")
+
+    message = fails_with(check.echo_server, opens_a_missing_file)
+    assert "FileNotFoundError" in message and "never accepted" not in message, message
+
+
 def test_the_student_frames_are_shown_for_their_own_error():
     message = fails_with(check.echo_server_pieces, decodes_each_piece)
     assert "UnicodeDecodeError" in message and "decodes_each_piece(), line" in message

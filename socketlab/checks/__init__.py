@@ -16,6 +16,7 @@ notebook are in :mod:`.echo`, :mod:`.files` and :mod:`.concurrency`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import os
 import select
@@ -214,10 +215,11 @@ def student_server(serve: Callable[[socket.socket], object], *, timeout: float =
 
 
 def _failure(session: Session, name: str) -> CheckFailed:
-    # A listener of its own that nobody connects to times out (an OSError); any other error,
+    # A listener of its own that nobody connects to times out; any other error,
     # raised before a client was accepted, says more than that the client waited.
-    if session.accepts == 0 and session.unaccepted and isinstance(session.failure, OSError):
-        return _never_accepted(name)
+    if session.accepts == 0 and session.unaccepted and (
+            isinstance(session.failure, TimeoutError) or getattr(session.failure, "errno", None) == errno.EADDRINUSE):
+        return _never_accepted(name)  # its own listener timed out, or its own port was taken
     return raised(_("your {name}").format(name=name), session.failure, _hint(session.failure))
 
 
