@@ -223,6 +223,11 @@ def test_every_wrong_echo_client_fails_with_its_hint(answer):
     assert WRONG_CLIENTS[answer] in message, message
 
 
+def test_a_client_decoding_each_piece_is_shown_its_own_line():
+    message = fails_with(check.echo_client, client_decodes_each_piece)
+    assert "text += chunk.decode()" in message and "socketlab" not in message, message
+
+
 def test_the_reference_client_passes():
     check.echo_client(my_echo)
 

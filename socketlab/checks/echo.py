@@ -227,8 +227,9 @@ def echo_client(my_echo, messages: list[str] | None = None) -> None:
                                      message=preview(message), seconds=10))
         except Exception as exc:
             if isinstance(exc.__cause__ or exc, UnicodeDecodeError) or "UnicodeDecodeError" in str(exc):
+                frames = str(exc).partition("\n")[2]  # the student's own lines, as raised() showed them
                 fail(_("my_echo raised UnicodeDecodeError: a letter was split between two recv()s; "
-                       "join all the bytes first, then decode once"))
+                       "join all the bytes first, then decode once") + (f"\n{frames}" if frames else ""))
             raise
         finally:
             judge.close()
