@@ -16,6 +16,9 @@ from socketlab.instructor.release import check_cells, release_notebook
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+# 04 measures four servers under load, most of a minute a run: its runs here are a slow family
+# (nbval still runs it in every `make test`).
+LOAD_SLOW = [pytest.param(p, marks=pytest.mark.slow) if p.name.startswith("04_") else p for p in NOTEBOOKS]
 
 STATE = """
 import json, threading, time, socketlab
@@ -44,9 +47,7 @@ def kernel_state(client, nb) -> dict:
     return json.loads("".join(o.text for o in cell.outputs if o.output_type == "stream"))
 
 
-# 04 measures four servers under load, which twice over takes most of a minute: a slow family.
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.name.startswith("04_") else p
-                                  for p in NOTEBOOKS], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", LOAD_SLOW, ids=lambda p: p.name)
 def test_run_all_twice_in_one_kernel(path):
     """A student pressing Run All twice: no error, no "Address already in use", no leaked server."""
     nb = nbformat.read(path, as_version=4)
@@ -65,7 +66,7 @@ def test_run_all_twice_in_one_kernel(path):
     assert second["threads"] <= first["threads"], f"threads grew: {first} -> {second}"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", LOAD_SLOW, ids=lambda p: p.name)
 def test_every_check_fails_on_the_stubs(path):
     """The released notebook: each check cell fails, and no other cell does."""
     nb = release_notebook(nbformat.read(path, as_version=4))

@@ -60,10 +60,13 @@ def _paced_exchange(address, pieces: list[bytes], *, wait: float = 1.0, timeout:
                     return bytes(reply), "closed early"
                 reply += chunk
         sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(timeout)
+        end_due = min(timeout, 2.0)  # once all came back, the end of the stream is due at once
+        sock.settimeout(end_due if len(reply) >= sent else timeout)
         try:
             while chunk := sock.recv(65536):
                 reply += chunk
+                if len(reply) >= sent:
+                    sock.settimeout(end_due)
         except TimeoutError:
             return bytes(reply), "no end"
         except OSError:
