@@ -22,8 +22,23 @@ PROTECTED = {"socketlab", "check"}
     "import helper\n",
     "import lab.server\n",
     "from . import helper\n",
+    # stdlib modules that run code from a string, or patch by dotted name
+    "import timeit\ntimeit.timeit(\"import socketlab.checks.echo as m; m.echo_server = print\", number=1)\n",
+    "import cProfile\ncProfile.run(\"import socketlab.checks.echo as m; m.echo_server = print\")\n",
+    "import runpy\nrunpy.run_path('lab/evil.py')\n",
+    "from unittest import mock\nmock.patch('socketlab.checks.echo.echo_server', print).start()\n",
+    # the checks' module reached through another name
+    "c = check\nc.echo_server = print\n",
+    "c = check\nc.fail = print\n",
+    "def helper(check):\n    pass\ncheck.echo_server = print\n",
+    "def patch(m):\n    m.echo_server = print\npatch(check)\n",
+    "import socket\nS = socket.socket\nS.recv = lambda self, *a: b''\n",
+    "class Fake:\n    pass\nmatch Fake:\n    case check:\n        pass\n",
+    "class P:\n    def apply(self):\n        self.echo_server = print\nP.apply(check)\n",
+    "check.HINTS[0] = 'x'\n",
+    "import sys\nsys.path.append('/tmp')\n",
 ])
-def test_reflection_past_the_dot_is_tampering(code):
+def test_tricks_past_the_screen_are_tampering(code):
     assert tampering(code, PROTECTED), code
 
 
@@ -34,6 +49,9 @@ def test_reflection_past_the_dot_is_tampering(code):
     "import functools, threading\nt = threading.Thread(target=functools.partial(print, 1))\n",
     "%%writefile -a lab/client3.py\nprint('done')\n",
     "import asyncio, hashlib, pathlib, selectors, socket, sys, threading, time\n",
+    "import threading\nt = threading.Thread(target=print)\nt.daemon = True\n",
+    "class Handler:\n    def __init__(self, sock):\n        self.sock = sock\n        self.buffer = bytearray()\n"
+    "h = Handler(None)\nh.buffer = bytearray(b'x')\nh.buffer[0:1] = b'y'\nparts = []\nparts.append(b'x')\n",
 ])
 def test_honest_code_is_not_tampering(code):
     assert tampering(code, PROTECTED) == [], code

@@ -46,6 +46,19 @@ _FORBIDDEN_ATTRIBUTES = {"showtraceback", "_showtraceback", "showsyntaxerror", "
                          "path_hooks", "path_importer_cache", "_getframe", "addaudithook", "monitoring",
                          "breakpointhook", "set_asyncgen_hooks", "setrecursionlimit", "_current_frames"}
 _FRAME_ATTRIBUTE = re.compile(r"^(f|tb|gi|cr|ag)_(frame|back|globals|locals|code|lineno|trace|next|builtins|await)$")
+# What the exercises' answers may import: sockets and what serves them, nothing that runs code
+# from strings or sets attributes by name (timeit, runpy, unittest.mock, operator…).
+_MODULES_ALLOWED = {"socket", "socketserver", "select", "selectors", "asyncio", "threading", "queue", "concurrent",
+                    "time", "datetime", "os", "sys", "pathlib", "io", "errno", "struct", "json", "hashlib", "hmac",
+                    "base64", "binascii", "codecs", "zlib", "re", "string", "textwrap", "unicodedata", "math",
+                    "random", "secrets", "statistics", "collections", "itertools", "functools", "contextlib",
+                    "dataclasses", "enum", "typing", "array", "argparse", "shutil", "tempfile", "uuid",
+                    "ipaddress", "traceback", "warnings", "logging", "socketlab"}
+# Attributes honest code sets on objects it did not define the class of (a thread's daemon flag).
+_STORES_ALLOWED = {"daemon", "name"}
+# Methods that change a container in place: on what a module holds, they change the module.
+_MUTATORS = {"append", "extend", "insert", "update", "setdefault", "clear", "pop", "popitem", "remove", "add",
+             "discard", "sort", "reverse"}
 _DUNDER = re.compile(r"^__\w+__$")
 _LAB_FILE = re.compile(r"^(-a\s+)?lab/[\w.-]+$")  # what %%writefile may write: the lab's programs
 _REFLECTION = {"getattr", "hasattr"}  # fine when called with a plain name, which the rules below check
@@ -91,6 +104,9 @@ def tampering(source: str, protected: set[str]) -> list[tuple[int, str]]:
     imported = set()
     writefile = {id(n.func.value.func) for n in ast.walk(tree) if isinstance(n, ast.Call) and _is_writefile(n)}
     called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    own_objects = _own_objects(tree)
+    own_methods = {n.name: {m.name for m in n.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
+                   for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
     found = []
 
     def flag(node, what: str) -> None:
@@ -105,8 +121,9 @@ def tampering(source: str, protected: set[str]) -> list[tuple[int, str]]:
                     flag(node, f"imports {module}")
                 elif isinstance(node, ast.ImportFrom) and node.level:
                     flag(node, "imports from a file of its own")
-                elif top not in sys.stdlib_module_names and top != "socketlab":
-                    # e.g. a module the student wrote with %%writefile: code the screen never read
+                elif top not in _MODULES_ALLOWED:
+                    # timeit, runpy, unittest.mock… run or patch code the screen never reads,
+                    # and so would a module the student wrote with %%writefile
                     flag(node, f"imports {module}, which no exercise needs")
             imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
             for a in node.names:
@@ -128,17 +145,20 @@ def tampering(source: str, protected: set[str]) -> list[tuple[int, str]]:
                 flag(node, f"uses {node.id}")
             elif id(node) in top_level and (node.id in _BUILTINS or node.id in protected):
                 flag(node, f"rebinds {node.id}, which the checks rely on")
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                and node.attr in own_methods.get(node.value.id, ()):
+            flag(node, f"uses {node.value.id}.{node.attr} through its class, where self could be anything")
         elif isinstance(node, ast.Attribute):
             attr = node.attr
             if attr in _FORBIDDEN_ATTRIBUTES and not (attr == "run_cell_magic"):
                 flag(node, f"uses .{attr}")
             elif _FRAME_ATTRIBUTE.match(attr) or (attr.startswith("__") and attr not in _DUNDERS_ALLOWED):
                 flag(node, f"uses .{attr}")
-            if isinstance(node.ctx, (ast.Store, ast.Del)):
+            if isinstance(node.ctx, (ast.Store, ast.Del)) and attr not in _STORES_ALLOWED:
                 root = node.value
                 while isinstance(root, (ast.Attribute, ast.Subscript)):
                     root = root.value
-                if not isinstance(root, ast.Name) or root.id not in made or root.id in imported:
+                if not isinstance(root, ast.Name) or root.id not in own_objects:
                     flag(node, f"changes .{attr} of something it did not make")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "run_cell_magic":
             if not _is_writefile(node):
@@ -150,11 +170,44 @@ def tampering(source: str, protected: set[str]) -> list[tuple[int, str]]:
             if not (isinstance(name, ast.Constant) and isinstance(name.value, str) and not name.value.startswith("_")
                     and name.value not in _FORBIDDEN_ATTRIBUTES):
                 flag(node, "uses getattr with a computed or private name")
+        elif isinstance(node, ast.Subscript) \
+                and isinstance(node.ctx, (ast.Store, ast.Del)) and _root(node) in protected | imported:
+            flag(node, f"changes an item of {_root(node)}, which it did not make")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATORS \
+                and isinstance(node.func.value, (ast.Attribute, ast.Subscript)) \
+                and _root(node.func.value) in protected | imported:
+            flag(node, f"changes what {_root(node.func.value)} holds (.{node.func.attr})")
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar, ast.MatchMapping, ast.ExceptHandler)):
+            name = node.rest if isinstance(node, ast.MatchMapping) else node.name
+            if name in protected or name in _BUILTINS:
+                flag(node, f"rebinds {name}, which the checks rely on")
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             for name in node.names:
                 if name in protected or name in _BUILTINS:
                     flag(node, f"rebinds {name}, which the checks rely on")
     return sorted(set(found))
+
+
+def _root(node) -> str | None:
+    """The name an attribute or item chain starts from (``a`` of ``a.b[0].c``), or None."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _own_objects(tree: ast.Module) -> set[str]:
+    """Names whose attributes a cell may set: its methods' ``self`` and instances of its own classes."""
+    classes = {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            for method in node.body:
+                if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) and method.args.args:
+                    names.add(method.args.args[0].arg)
+        elif (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+              and isinstance(node.value.func, ast.Name) and node.value.func.id in classes):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
 
 
 def _top_level_stores(tree: ast.Module) -> set[int]:
