@@ -53,7 +53,7 @@ _MODULES_ALLOWED = {"socket", "socketserver", "select", "selectors", "asyncio", 
                     "base64", "binascii", "codecs", "zlib", "re", "string", "textwrap", "unicodedata", "math",
                     "random", "secrets", "statistics", "collections", "itertools", "functools", "contextlib",
                     "dataclasses", "enum", "typing", "array", "argparse", "shutil", "tempfile", "uuid",
-                    "ipaddress", "traceback", "warnings", "logging", "socketlab"}
+                    "ipaddress", "traceback", "warnings", "logging", "glob", "fnmatch", "stat", "socketlab"}
 # Attributes honest code sets on objects it did not define the class of (a thread's daemon flag).
 _STORES_ALLOWED = {"daemon", "name"}
 # Methods that change a container in place: on what a module holds, they change the module.
