@@ -37,6 +37,14 @@ PROTECTED = {"socketlab", "check"}
     "class P:\n    def apply(self):\n        self.echo_server = print\nP.apply(check)\n",
     "check.HINTS[0] = 'x'\n",
     "import sys\nsys.path.append('/tmp')\n",
+    # "its own object" that is not: a name called self, a rebinding, a constructor of its own, a chain
+    "self = check\nself.echo_server = print\n",
+    "class H:\n    def m(self):\n        def inner(self):\n            self.echo_server = print\n"
+    "        inner(check)\nH().m()\n",
+    "class H:\n    def __new__(cls):\n        return check\nh = H()\nh.echo_server = print\n",
+    "class H:\n    pass\nh = H()\nh = check\nh.echo_server = print\n",
+    "class H:\n    def __init__(self):\n        self.a = check\n        self.a.echo_server = print\nH()\n",
+    "class H:\n    pass\ndef H():\n    return check\nh = H()\nh.echo_server = print\n",
 ])
 def test_tricks_past_the_screen_are_tampering(code):
     assert tampering(code, PROTECTED), code
@@ -52,6 +60,7 @@ def test_tricks_past_the_screen_are_tampering(code):
     "import threading\nt = threading.Thread(target=print)\nt.daemon = True\n",
     "class Handler:\n    def __init__(self, sock):\n        self.sock = sock\n        self.buffer = bytearray()\n"
     "h = Handler(None)\nh.buffer = bytearray(b'x')\nh.buffer[0:1] = b'y'\nparts = []\nparts.append(b'x')\n",
+    "class Counter:\n    def __init__(self):\n        self.n = 0\n    def up(self):\n        self.n += 1\n",
 ])
 def test_honest_code_is_not_tampering(code):
     assert tampering(code, PROTECTED) == [], code

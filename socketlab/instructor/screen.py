@@ -60,6 +60,10 @@ _STORES_ALLOWED = {"daemon", "name"}
 _MUTATORS = {"append", "extend", "insert", "update", "setdefault", "clear", "pop", "popitem", "remove", "add",
              "discard", "sort", "reverse"}
 _DUNDER = re.compile(r"^__\w+__$")
+# The special methods a class of the student's may define; not __new__, __init_subclass__… which
+# could make "a new instance" anything at all.
+_DUNDER_METHODS_ALLOWED = {"__init__", "__enter__", "__exit__", "__aenter__", "__aexit__", "__repr__", "__str__",
+                           "__call__", "__iter__", "__next__", "__len__", "__eq__", "__hash__", "__lt__"}
 _LAB_FILE = re.compile(r"^(-a\s+)?lab/[\w.-]+$")  # what %%writefile may write: the lab's programs
 _REFLECTION = {"getattr", "hasattr"}  # fine when called with a plain name, which the rules below check
 _DUNDERS_ALLOWED = {"__name__", "__init__", "__doc__", "__enter__", "__exit__", "__aenter__", "__aexit__"}
@@ -104,7 +108,7 @@ def tampering(source: str, protected: set[str]) -> list[tuple[int, str]]:
     imported = set()
     writefile = {id(n.func.value.func) for n in ast.walk(tree) if isinstance(n, ast.Call) and _is_writefile(n)}
     called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
-    own_objects = _own_objects(tree)
+    own_stores = _own_stores(tree)
     own_methods = {n.name: {m.name for m in n.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
                    for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
     found = []
@@ -155,10 +159,7 @@ def tampering(source: str, protected: set[str]) -> list[tuple[int, str]]:
             elif _FRAME_ATTRIBUTE.match(attr) or (attr.startswith("__") and attr not in _DUNDERS_ALLOWED):
                 flag(node, f"uses .{attr}")
             if isinstance(node.ctx, (ast.Store, ast.Del)) and attr not in _STORES_ALLOWED:
-                root = node.value
-                while isinstance(root, (ast.Attribute, ast.Subscript)):
-                    root = root.value
-                if not isinstance(root, ast.Name) or root.id not in own_objects:
+                if id(node) not in own_stores:
                     flag(node, f"changes .{attr} of something it did not make")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "run_cell_magic":
             if not _is_writefile(node):
@@ -195,19 +196,64 @@ def _root(node) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def _own_objects(tree: ast.Module) -> set[str]:
-    """Names whose attributes a cell may set: its methods' ``self`` and instances of its own classes."""
-    classes = {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
-    names = set()
+def _bindings(tree: ast.AST) -> dict[str, list[ast.AST]]:
+    """Every place a name is bound: ``{name: [the node that binds it, …]}``."""
+    found: dict[str, list[ast.AST]] = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef):
-            for method in node.body:
-                if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) and method.args.args:
-                    names.add(method.args.args[0].arg)
-        elif (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
-              and isinstance(node.value.func, ast.Name) and node.value.func.id in classes):
-            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
-    return names
+        names = []
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names = [node.id]
+        elif isinstance(node, ast.arg):
+            names = [node.arg]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [node.name]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [(a.asname or a.name).split(".")[0] for a in node.names]
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar, ast.ExceptHandler)):
+            names = [node.name]
+        elif isinstance(node, ast.MatchMapping):
+            names = [node.rest]
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            names = node.names
+        for name in names:
+            if name:
+                found.setdefault(name, []).append(node)
+    return found
+
+
+def _plain_class(node: ast.ClassDef) -> bool:
+    """A class whose instances are what they seem: no decorator, metaclass or constructor of its own."""
+    dunders = {m.name for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))
+               and _DUNDER.match(m.name)}
+    return not node.decorator_list and not node.keywords and dunders <= _DUNDER_METHODS_ALLOWED \
+        and all(isinstance(b, (ast.Name, ast.Attribute)) for b in node.bases)
+
+
+def _own_stores(tree: ast.Module) -> set[int]:
+    """The attribute stores a cell may make (node ids): ``self.x = …`` in its own classes' methods, and
+    ``h.x = …`` where ``h`` is only ever bound to a new instance of one of its own classes. Only one
+    level deep: ``self.a.b = …`` could reach anything ``self.a`` was set to."""
+    bindings = _bindings(tree)
+    classes = {n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and _plain_class(n)
+               and len(bindings.get(n.name, [])) == 1}
+    instance_of_own = {id(t) for n in ast.walk(tree) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
+                       and isinstance(n.value.func, ast.Name) and n.value.func.id in classes
+                       for t in n.targets if isinstance(t, ast.Name)}
+    instances = {name for name, where in bindings.items() if all(id(w) in instance_of_own for w in where)}
+    allowed = set()
+    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name in classes):
+        for method in cls.body:
+            if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) or not method.args.args:
+                continue
+            me = method.args.args[0]
+            if any(w is not me for w in _bindings(method).get(me.arg, [])):
+                continue  # self rebound somewhere in the method: it could be anything
+            allowed |= {id(n) for n in ast.walk(method) if isinstance(n, ast.Attribute)
+                        and isinstance(n.ctx, (ast.Store, ast.Del))
+                        and isinstance(n.value, ast.Name) and n.value.id == me.arg}
+    return allowed | {id(n) for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                      and isinstance(n.ctx, (ast.Store, ast.Del))
+                      and isinstance(n.value, ast.Name) and n.value.id in instances}
 
 
 def _top_level_stores(tree: ast.Module) -> set[int]:
