@@ -45,6 +45,13 @@ PROTECTED = {"socketlab", "check"}
     "class H:\n    pass\nh = H()\nh = check\nh.echo_server = print\n",
     "class H:\n    def __init__(self):\n        self.a = check\n        self.a.echo_server = print\nH()\n",
     "class H:\n    pass\ndef H():\n    return check\nh = H()\nh.echo_server = print\n",
+    # the standard library doing it for the solution
+    "import functools\nclass F:\n    echo_server = staticmethod(print)\nfunctools.update_wrapper(check, F)\n",
+    "from functools import wraps\n",
+    "import string\ng = string.Formatter().get_field('0.x', [print], {})\n",
+    "import typing\ndef f(x: 'check.fail'):\n    pass\ntyping.get_type_hints(f)\n",
+    "import logging.config\n",
+    "import asyncio\nasyncio.get_event_loop().set_task_factory(None)\n",
 ])
 def test_tricks_past_the_screen_are_tampering(code):
     assert tampering(code, PROTECTED), code
@@ -61,6 +68,8 @@ def test_tricks_past_the_screen_are_tampering(code):
     "class Handler:\n    def __init__(self, sock):\n        self.sock = sock\n        self.buffer = bytearray()\n"
     "h = Handler(None)\nh.buffer = bytearray(b'x')\nh.buffer[0:1] = b'y'\nparts = []\nparts.append(b'x')\n",
     "class Counter:\n    def __init__(self):\n        self.n = 0\n    def up(self):\n        self.n += 1\n",
+    "from __future__ import annotations\nimport functools, threading\n"
+    "threading.Thread(target=functools.partial(print, 'hi'), daemon=True).start()\n",
 ])
 def test_honest_code_is_not_tampering(code):
     assert tampering(code, PROTECTED) == [], code
