@@ -212,8 +212,8 @@ class Terminals:
             for t in transcripts:
                 rows = "".join(f'<span class="sl-t">[{_clock(at)}]</span> '
                                f'<span class="sl-{kind}">{html.escape(text)}</span>\n' for at, kind, text in t.lines)
-                status = _("exit status {status}").format(status=t.returncode)
-                end = "" if t.returncode is None else f'<span class="sl-t">({status})</span>\n'
+                end = "" if t.returncode is None else \
+                    '<span class="sl-t">(' + _("exit status {status}").format(status=t.returncode) + ')</span>\n'
                 parts.append(f'<b>$ {html.escape(t.title)}</b>\n{rows}{end}')
             return "<pre style='margin:0;white-space:pre-wrap'>" + "\n".join(parts) + "</pre>"
 

@@ -22,6 +22,9 @@ from . import call_student, close_listener, fail, preview, send_and_reset, stude
 
 __all__ = ["echo_server", "echo_server_pieces", "echo_client", "sequential_server", "survives_bad_clients"]
 
+# Once a whole reply came back, its end of stream comes at once from any server that closes:
+# waiting longer for it only delays the hint for one that never does.
+_END_DUE = 2.0
 HINT_LOOP = N_("call recv in a loop until it returns b'' (the end of the stream)")  # _(HINT_LOOP) where used
 
 
@@ -60,7 +63,7 @@ def _paced_exchange(address, pieces: list[bytes], *, wait: float = 1.0, timeout:
                     return bytes(reply), "closed early"
                 reply += chunk
         sock.shutdown(socket.SHUT_WR)
-        end_due = min(timeout, 2.0)  # once all came back, the end of the stream is due at once
+        end_due = min(timeout, _END_DUE)
         sock.settimeout(end_due if len(reply) >= sent else timeout)
         try:
             while chunk := sock.recv(65536):
@@ -152,8 +155,8 @@ def _large_exchange(address, data: bytes, *, timeout: float = 10.0, pause: float
         try:
             while chunk := sock.recv(1 << 20):
                 reply += chunk
-                if len(reply) >= len(data):  # all came back: the end of the stream is due at once
-                    sock.settimeout(min(timeout, 2.0))
+                if len(reply) >= len(data):
+                    sock.settimeout(min(timeout, _END_DUE))
         except TimeoutError:
             how = "no end"
         except OSError:

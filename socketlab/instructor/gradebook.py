@@ -165,6 +165,7 @@ def _run(nb, data_dir: Path | None, options: Options, slot: int) -> tuple[dict[i
                        f"--nbval-cell-timeout={options.cell_timeout:g}", "submission.ipynb"]
         inner = [sys.executable, "-I", "-m", "socketlab.instructor.inside", *options.limits.args(), "--", *pytest_args]
         read_end, write_end = os.pipe()
+        verdict_file = None  # where no descriptor reaches a child (Windows): the records' file instead
         why_not = available()
         if why_not is None:
             files = {"submission.ipynb": tmp / "submission.ipynb", "pytest.ini": tmp / "pytest.ini"}
@@ -181,9 +182,10 @@ def _run(nb, data_dir: Path | None, options: Options, slot: int) -> tuple[dict[i
             argv, fds, cwd = inner, [write_end], tmp
             env = {**os.environ, "SOCKETLAB_VERDICT_FD": str(write_end), "PYTHONDONTWRITEBYTECODE": "1",
                    "MPLBACKEND": "agg"}
-            if not PASSES_FDS:  # Windows: no descriptor reaches a child, so the records go to a file
+            if not PASSES_FDS:
+                verdict_file = tmp / "verdicts.jsonl"
                 env.pop("SOCKETLAB_VERDICT_FD")
-                env["SOCKETLAB_VERDICT_FILE"] = str(tmp / "verdicts.jsonl")
+                env["SOCKETLAB_VERDICT_FILE"] = str(verdict_file)
                 os.close(write_end)
                 fds = []
         chunks: list[bytes] = []
@@ -212,8 +214,7 @@ def _run(nb, data_dir: Path | None, options: Options, slot: int) -> tuple[dict[i
         reader.join(10)
         if _stopping.is_set():
             raise _Stopped()
-        verdict_file = Path(env.get("SOCKETLAB_VERDICT_FILE", tmp / "none"))
-        if verdict_file.is_file():  # unsandboxed on Windows: trusted code only, as the output says
+        if verdict_file is not None and verdict_file.is_file():  # unsandboxed: trusted code only, as the output says
             with open(verdict_file, "rb") as records:
                 chunks = [records.read(MAX_VERDICT_BYTES)]
         return _records(b"".join(chunks)), timed_out, "bwrap" if why_not is None else f"none ({why_not})"

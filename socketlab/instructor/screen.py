@@ -23,7 +23,6 @@ from __future__ import annotations
 import ast
 import builtins
 import re
-import sys
 from dataclasses import dataclass
 
 from .. import shortcuts
