@@ -218,21 +218,25 @@ def test_the_sandbox_is_available_here():
     assert available() is None, f"bwrap is installed but makes no sandbox: {available()}"
 
 
-def test_without_a_sandbox_grading_says_so_and_goes_one_at_a_time(tmp_path, monkeypatch):
+@pytest.fixture
+def no_sandbox(monkeypatch):
+    """Grading as where bubblewrap is missing; the cached answer is dropped before and after."""
     monkeypatch.setenv("SOCKETLAB_NO_SANDBOX", "1")
     available.cache_clear()
-    try:
-        save(tmp_path / "subs" / "solution", source(ECHO), ECHO)
-        found = [r for r in grade(tmp_path / "subs", SOURCE, jobs=4, options=Options(timeout=60, cell_timeout=10))
-                 if r.notebook == ECHO]
-    finally:
-        monkeypatch.delenv("SOCKETLAB_NO_SANDBOX")
-        available.cache_clear()
+    yield
+    monkeypatch.delenv("SOCKETLAB_NO_SANDBOX")
+    available.cache_clear()
+
+
+def test_without_a_sandbox_grading_says_so_and_goes_one_at_a_time(tmp_path, no_sandbox):
+    save(tmp_path / "subs" / "solution", source(ECHO), ECHO)
+    found = [r for r in grade(tmp_path / "subs", SOURCE, jobs=4, options=Options(timeout=60, cell_timeout=10))
+             if r.notebook == ECHO]
     assert sum(r.points for r in found) == max_points(ECHO)
     assert all(r.sandbox.startswith("none") for r in found)
 
 
-def test_where_no_descriptor_reaches_a_child_the_verdicts_come_by_file(tmp_path, monkeypatch):
+def test_where_no_descriptor_reaches_a_child_the_verdicts_come_by_file(tmp_path, monkeypatch, no_sandbox):
     """Windows, simulated: no pass_fds (subprocess refuses it there) and no sandbox."""
     import subprocess
 
@@ -246,14 +250,8 @@ def test_where_no_descriptor_reaches_a_child_the_verdicts_come_by_file(tmp_path,
 
     monkeypatch.setattr(gradebook, "PASSES_FDS", False)
     monkeypatch.setattr(subprocess, "Popen", popen_as_on_windows)
-    monkeypatch.setenv("SOCKETLAB_NO_SANDBOX", "1")
-    available.cache_clear()
-    try:
-        save(tmp_path / "subs" / "solution", source(ECHO), ECHO)
-        found = grade(tmp_path / "subs", SOURCE, jobs=1, options=Options(timeout=60, cell_timeout=10))
-    finally:
-        monkeypatch.delenv("SOCKETLAB_NO_SANDBOX")
-        available.cache_clear()
+    save(tmp_path / "subs" / "solution", source(ECHO), ECHO)
+    found = grade(tmp_path / "subs", SOURCE, jobs=1, options=Options(timeout=60, cell_timeout=10))
     assert sum(r.points for r in found if r.notebook == ECHO) == max_points(ECHO)
 
 
