@@ -115,18 +115,25 @@ def test_notebooks_are_committed_clean(path):
             assert cell["execution_count"] is None, f"cell {cell.get('id')} has an execution count"
 
 
-def test_the_student_library_never_imports_the_instructor_tools():
+def imported_modules(path: Path) -> list[str]:
+    """What a module imports, as written: ``socket``, ``.instructor.release``, ``..i18n``."""
     import ast
 
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            found.append(("." * node.level) + (node.module or ""))
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+    return found
+
+
+def test_the_student_library_never_imports_the_instructor_tools():
     for path in sorted((ROOT / "socketlab").glob("*.py")):
         if path.name == "cli.py":
             continue  # the command line offers the instructor's commands too
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom):
-                module = ("." * node.level) + (node.module or "")
-                assert "instructor" not in module, f"{path.name} imports {module}"
-            elif isinstance(node, ast.Import):
-                assert not any("instructor" in a.name for a in node.names), f"{path.name} imports the instructor tools"
+        for module in imported_modules(path):
+            assert "instructor" not in module, f"{path.name} imports {module}"
 
 
 def test_make_lab_uk_really_gives_jupyterlab_the_ukrainian_locale(tmp_path):
@@ -181,7 +188,6 @@ def test_make_lab_uk_really_gives_jupyterlab_the_ukrainian_locale(tmp_path):
 
 
 def test_every_package_the_library_imports_is_declared():
-    import ast
     import sys
     from importlib.metadata import packages_distributions
 
@@ -190,13 +196,7 @@ def test_every_package_the_library_imports_is_declared():
     optional = {"playwright"}  # the report's PDF only, which says how to install it where it is missing
     distributions = packages_distributions()
     for path in sorted((ROOT / "socketlab").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                tops = {a.name.split(".")[0] for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                tops = {node.module.split(".")[0]}
-            else:
-                continue
-            for top in tops - set(sys.stdlib_module_names) - {"socketlab", "__future__"}:
-                names = {d.lower() for d in distributions.get(top, [top])}
-                assert names & (declared | optional), f"{path.relative_to(ROOT)} imports {top}: declare it"
+        tops = {m.split(".")[0] for m in imported_modules(path) if m and not m.startswith(".")}
+        for top in tops - set(sys.stdlib_module_names) - {"socketlab", "__future__"}:
+            names = {d.lower() for d in distributions.get(top, [top])}
+            assert names & (declared | optional), f"{path.relative_to(ROOT)} imports {top}: declare it"
