@@ -190,6 +190,7 @@ class FileServer(Server):
         except OSError as exc:
             return self._refuse(conn, client_id, "io-error", f"cannot save the file: {exc.strerror or exc}")
         writer = _HashingWriter(fd)  # owns fd from here on
+        refusal = None  # (code, message): told the client once the temporary file is gone
         try:
             conn.sendall(protocol.build_ready())
             self.log(client_id, "ready", detail="READY")
@@ -198,18 +199,21 @@ class FileServer(Server):
                 raise write_error
             saved = self._link_under_free_name(tmp, header.name)
         except IncompleteRead as exc:
-            return self._refuse(conn, client_id, "incomplete", str(exc))
+            refusal = "incomplete", str(exc)
         except DeadlineExceeded as exc:
-            return self._refuse(conn, client_id, "timeout", str(exc))
+            refusal = "timeout", str(exc)
         except TimeoutError:
-            return self._refuse(conn, client_id, "timeout", f"no data for {self.idle_timeout:g} s")
+            refusal = "timeout", f"no data for {self.idle_timeout:g} s"
         except ConnectionError:
             raise  # the client broke the connection: the base class records it
         except OSError as exc:  # the disk, not the network: disk full, stalled, permissions…
-            return self._refuse(conn, client_id, "io-error", f"cannot save the file: {exc.strerror or exc}")
+            refusal = "io-error", f"cannot save the file: {exc.strerror or exc}"
         finally:
             writer.abandon()  # no-op once finished; a stalled writer ends on its own
             self._unlink(tmp)  # saved under its final name by now, or dropped
+        if refusal is not None:
+            # After the cleanup: a client that hears of a full disk finds the room freed.
+            return self._refuse(conn, client_id, *refusal)
         self.log(client_id, "saved", header.size, f"{saved} sha256 {digest[:12]}…")
         reply = protocol.build_ok(header.size, digest, saved)
         conn.sendall(reply)

@@ -686,8 +686,18 @@ def test_without_hard_links_a_failed_replace_leaves_nothing_under_the_name(serve
     monkeypatch.setattr(os, "replace", no_replace)
     replies = raw_upload(server.address, b"FILE 5 report.txt\n", b"hello")
     assert replies[0] == b"READY\n" and replies[1].startswith(b"ERROR io-error cannot save the file")
-    server.stop()  # the reply goes out before the handler removes the temporary file
-    assert saved_files(server.folder) == {}  # neither the placeholder nor the temporary file
+    assert saved_files(server.folder) == {}  # neither the placeholder nor the temporary file, by the reply
+
+
+def test_the_temporary_file_is_gone_when_the_client_hears_the_error(server):
+    """The client reads ERROR and looks at once, while the server still waits for it to close."""
+    with socket.create_connection(server.address, timeout=5) as sock:
+        sock.sendall(b"FILE 1000 half.txt\n")
+        assert recv_line(sock) == b"READY\n"
+        sock.sendall(b"h" * 500)
+        sock.shutdown(socket.SHUT_WR)
+        assert recv_line(sock).startswith(b"ERROR incomplete")
+        assert saved_files(server.folder) == {}  # a full disk's room is free again by now
 
 
 def test_without_hard_links_racing_uploads_of_one_name_get_different_names(server, tmp_path, monkeypatch):
