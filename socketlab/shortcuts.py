@@ -61,6 +61,9 @@ def in_function(function, allowed: frozenset[str] | None = None) -> list[str]:
     seen: set[int] = set()
 
     def visit(fn) -> None:
+        if remote(fn):
+            found.extend(fn.shortcuts_used())
+            return
         fn = getattr(fn, "__func__", fn)  # a bound method
         code = getattr(fn, "__code__", None)
         if code is None or id(code) in seen:
@@ -85,6 +88,9 @@ def in_function(function, allowed: frozenset[str] | None = None) -> list[str]:
                 if op.opname not in ("LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_CLASSDEREF"):
                     continue
                 obj = closure.get(name, scope.get(name, getattr(builtins, name, None)))
+                if remote(obj):
+                    visit(obj)
+                    continue
                 dotted = _dotted(obj) if obj is not None else None
                 if dotted and not _allowed(dotted, allowed):
                     found.append(dotted)
@@ -94,6 +100,12 @@ def in_function(function, allowed: frozenset[str] | None = None) -> list[str]:
 
     visit(function)
     return sorted(set(found))
+
+
+def remote(obj) -> bool:
+    """A student's function that lives in another process (the grader's judge calls it there): it answers
+    for itself, from there."""
+    return callable(getattr(type(obj), "shortcuts_used", None))
 
 
 def _filled(cell) -> bool:

@@ -11,6 +11,7 @@ them in notebook 01. After grading the whole class once:
 """
 
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ import psutil
 import pytest
 
 import socketlab
-from socketlab.instructor.build import build_graded_notebook
+from socketlab.instructor.build import JUDGED, build_graded_notebook
 from socketlab.instructor.gradebook import Options, _cell_verdict, _run, _tampered, grade, read_submission
 from socketlab.instructor.release import check_cells, release_notebook
 from socketlab.instructor.reports import write_gradebook
@@ -328,3 +329,52 @@ def test_answers_built_on_the_course_fail_every_check_they_feed(tmp_path):
     fed = [r for r in results if not r.check.startswith("program")]  # the lab's programs are not these answers
     assert fed and sum(r.points for r in fed) == 0, [(r.check, r.status, r.message) for r in fed]
     assert all("write it yourself with the socket module" in r.message for r in fed), [(r.check, r.message) for r in fed]
+
+
+# Past the screen (switched off here), a kernel may do anything to the course's code in it. The checks are
+# not there: the judge runs them in the grader's process and only calls the answers in the kernel.
+PAST_THE_SCREEN = {
+    "replaces-the-checks": "import socketlab.checks.echo as check, socketlab.checks.scripts as scripts\n"
+                           "ok = lambda *a, **k: print('✔ passed')\n"
+                           "for name in dir(check) + dir(scripts):\n"
+                           "    if not name.startswith('__'):\n"
+                           "        setattr(check, name, ok); setattr(scripts, name, ok)\n",
+    "replaces-the-agent": "import socketlab.instructor.agent as agent\n"
+                          "agent.serve = lambda namespace: print('✔ passed')\n",
+    "fake-helper": "import socketlab\nsocketlab.echo = lambda message, address, **kw: message\n",
+    # Fakes the checks, and runs the real ones only in their sealed copies, which must fail and do.
+    "swaps-outside-the-twin": "import sys, socketlab.checks.echo as check\n"
+                              "def cheat(real):\n"
+                              "    def fake(*a, **k):\n"
+                              "        if any(n.startswith('_sealed_') for n in vars(sys.modules['__main__'])):\n"
+                              "            return real(*a, **k)\n"
+                              "        print('✔ passed')\n"
+                              "    return fake\n"
+                              "for name in ('echo_server', 'echo_server_pieces', 'echo_client'):\n"
+                              "    setattr(check, name, cheat(getattr(check, name)))\n",
+}
+
+
+@pytest.mark.skipif(not JUDGED, reason="checks are judged outside the kernel only where sockets can be handed over")
+def test_past_the_screen_replacing_the_checks_earns_nothing(tmp_path, monkeypatch):
+    import socketlab.instructor.gradebook as gradebook
+
+    monkeypatch.setattr(gradebook, "screen", lambda graded, source_nb: ([], {}))
+    (tmp_path / "source").mkdir()
+    shutil.copy(ROOT / "notebooks" / ECHO, tmp_path / "source" / ECHO)
+    for student, trick in PAST_THE_SCREEN.items():
+        (tmp_path / "subs" / student).mkdir(parents=True)
+        nbformat.write(with_cell("serve_one_client", trick + SERVE_STUB), tmp_path / "subs" / student / ECHO)
+    (tmp_path / "subs" / "honest").mkdir()
+    nbformat.write(source(), tmp_path / "subs" / "honest" / ECHO)
+    results = grade(tmp_path / "subs", tmp_path / "source", jobs=2, options=Options(timeout=90, cell_timeout=15))
+    honest = [r for r in results if r.student == "honest"]
+    assert sum(r.points for r in honest) == FULL, [(r.check, r.status, r.message) for r in honest]
+    for student in PAST_THE_SCREEN:
+        rows = [r for r in results if r.student == student]
+        assert rows and sum(r.points for r in rows) == 0, (student, [(r.check, r.status, r.message) for r in rows])
+    # The same class judged in the kernel, as before the judge: the swapper passes every check it faked.
+    monkeypatch.setattr(gradebook, "build_graded_notebook", functools.partial(build_graded_notebook, judged=False))
+    in_kernel = grade(tmp_path / "subs", tmp_path / "source", students=["swaps-outside-the-twin"],
+                      options=Options(timeout=90, cell_timeout=15))
+    assert sum(r.points for r in in_kernel) == FULL - 2, [(r.check, r.status, r.message) for r in in_kernel]

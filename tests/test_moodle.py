@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 
-from socketlab.instructor.build import build_graded_notebook
+from socketlab.instructor.build import build_graded_notebook, check_source
 from socketlab.instructor.gradebook import CheckResult, in_shard, parse_shard
 from socketlab.instructor.moodle import WORKSHEET_COLUMNS, write_feedback_zip, write_worksheet
 from socketlab.instructor.pages import write_page
@@ -99,7 +99,7 @@ def test_a_page_shows_outputs_but_never_hidden_or_sealed_cells(tmp_path):
         assert (f"OUTPUT-OF-{role}-{number}" in page) == (role in ("solution", "check", "code")), role
     assert "hidden" in graded.roles and "sealed" in graded.roles
     assert "evil()" not in page and "<svg onload" not in page and "<img src=x" not in page
-    hidden_source = build_graded_notebook(source).nb.cells[graded.roles.index("hidden")].source
+    hidden_source = check_source(build_graded_notebook(source).nb.cells[graded.roles.index("hidden")])
     assert hidden_source.strip().splitlines()[0] not in page
     total = sum(c.metadata["points"] for c in check_cells(source))
     assert f"{total} of {total} points" in page

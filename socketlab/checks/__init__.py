@@ -89,6 +89,8 @@ def fix_shortcut() -> str:
 
 def _student_frames(exc: BaseException) -> str:
     """The traceback of ``exc`` with only the student's frames (not the course's, not the standard library's)."""
+    if getattr(exc, "remote_frames", None) is not None:  # raised in the kernel, judged elsewhere: as it was told
+        return exc.remote_frames
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if not f.filename.startswith(_PACKAGE) and not f.filename.startswith(os.path.dirname(os.__file__))]
     lines = [f"    {f.name}(), line {f.lineno}: {(f.line or '').strip()}" for f in frames[-4:]]
@@ -97,7 +99,8 @@ def _student_frames(exc: BaseException) -> str:
 
 def raised(who: str, exc: BaseException, hint: str = "") -> CheckFailed:
     """The failure for a student function that raised: the error, the student's frames, a hint."""
-    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    kind = getattr(exc, "type_name", None) or type(exc).__name__  # a class of the student's, raised in the kernel
+    what = f"{kind}: {exc}" if str(exc) else kind
     frames = _student_frames(exc)
     line = (_("{who} raised {error}: {hint}") if hint else _("{who} raised {error}")).format(
         who=who, error=what, hint=hint)
@@ -113,8 +116,15 @@ def _open_sockets() -> dict[int, socket.socket]:
     return {id(s): s for s in gc.get_objects() if isinstance(s, socket.socket) and s.fileno() != -1}
 
 
+# Called by _close_new too: where the student's code runs in another process (a graded notebook's
+# kernel, see socketlab.instructor.judge), each closes the sockets it opened there.
+closers: list[Callable[[], None]] = []
+
+
 def _close_new(before: dict[int, socket.socket]) -> None:
     """Close every socket opened since ``before``: a thread blocked or spinning on one wakes up and ends."""
+    for close_theirs in list(closers):
+        close_theirs()
     for key, sock in _open_sockets().items():
         if key not in before:
             with contextlib.suppress(OSError):
@@ -130,10 +140,13 @@ class _Listener(socket.socket):
         self.accepted: list[socket.socket] = []
         self.conn_timeout = conn_timeout
         self.send_buffer = send_buffer
+        self.on_accept: Callable[[], None] | None = None
 
     def accept(self):
         conn, peer = super().accept()
         self.accepted.append(conn)
+        if self.on_accept is not None:
+            self.on_accept()
         if self.conn_timeout is not None:
             conn.settimeout(self.conn_timeout)
         if self.send_buffer is not None:  # a small buffer: a single send() cannot take a large reply

@@ -141,59 +141,90 @@ class _LoopWatch:
             await self.task
 
 
+class HandlerHost:
+    """The server side of the asyncio check: the student's handler, behind the course's watchers.
+
+    It runs in the event loop of whoever starts it: the notebook's, or in a graded
+    notebook the kernel's, for a check judged elsewhere (``handle_echo.host()``).
+    """
+
+    def __init__(self):
+        self.errors: list[BaseException] = []
+        self.writers: list = []
+        self.buffered = 0
+
+    @classmethod
+    async def start(cls, handle_echo, listener: socket.socket | None = None) -> "HandlerHost":
+        host = cls()
+
+        async def serve(reader, writer) -> None:
+            sock = writer.get_extra_info("socket")
+            with contextlib.suppress(OSError, AttributeError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+            host.writers.append(writer)
+            try:
+                await handle_echo(reader, writer)
+            except Exception as exc:  # judged by the check, never printed
+                host.errors.append(exc)
+                writer.close()
+
+        host.server = (await asyncio.start_server(serve, sock=listener) if listener is not None
+                       else await asyncio.start_server(serve, "127.0.0.1", 0))
+        host.address = host.server.sockets[0].getsockname()[:2]
+        host.watch = _LoopWatch()
+        host.buffers = asyncio.get_running_loop().create_task(host._watch_buffers())
+        return host
+
+    async def _watch_buffers(self) -> None:
+        while True:
+            for writer in self.writers:
+                with contextlib.suppress(Exception):
+                    self.buffered = max(self.buffered, writer.transport.get_write_buffer_size())
+            await asyncio.sleep(0.005)
+
+    async def status(self) -> tuple[list[BaseException], float, int]:
+        """What the handler raised, the loop's longest stop (s), the most bytes buffered for a client."""
+        return list(self.errors), self.watch.worst, self.buffered
+
+    async def stop(self) -> tuple[list[BaseException], float, int]:
+        self.buffers.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.buffers
+        await self.watch.stop()
+        self.server.close()
+        for writer in self.writers:  # a handler still waiting on its client ends now
+            with contextlib.suppress(Exception):  # closed already
+                writer.transport.abort()
+        await asyncio.sleep(0)
+        return await self.status()
+
+
+def _is_coroutine_function(function) -> bool:
+    return getattr(function, "is_async", None) is True or asyncio.iscoroutinefunction(function)
+
+
 async def asyncio_handler(handle_echo, *, large: int = 4_000_000) -> None:
     """Exercise 8: clients side by side in one loop that never stops; drained writes; every client closed."""
     no_shortcuts(handle_echo)
-    if not asyncio.iscoroutinefunction(handle_echo):
+    if not _is_coroutine_function(handle_echo):
         fail(_("handle_echo must be a coroutine: write it as async def handle_echo(reader, writer)"))
-    errors: list[BaseException] = []
-    writers: list = []
-    buffered = [0]
-
-    async def serve(reader, writer) -> None:
-        sock = writer.get_extra_info("socket")
-        with contextlib.suppress(OSError, AttributeError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
-        writers.append(writer)
-        try:
-            await handle_echo(reader, writer)
-        except Exception as exc:  # judged below, never printed
-            errors.append(exc)
-            writer.close()
-
-    async def watch_buffers() -> None:
-        while True:
-            for writer in writers:
-                with contextlib.suppress(Exception):
-                    buffered[0] = max(buffered[0], writer.transport.get_write_buffer_size())
-            await asyncio.sleep(0.005)
-
     big, how = b"", "skipped"
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    address = server.sockets[0].getsockname()[:2]
-    watch = _LoopWatch()
-    buffers = asyncio.get_running_loop().create_task(watch_buffers())
+    # A handler judged from another process is served by its own kernel's loop.
+    host = await (handle_echo.host() if hasattr(handle_echo, "host") else HandlerHost.start(handle_echo))
+    address = host.address
     try:
         slow = asyncio.create_task(asyncio.to_thread(_exchange, address, "повільний", wait=0.5))
         await asyncio.sleep(0.05)
         quick = await asyncio.gather(*(asyncio.to_thread(_exchange, address, f"асинхронно {i}", timeout=2)
                                        for i in (2, 3, 4)))
         first = await slow
-        lag = watch.worst
+        errors, lag, _buffered = await host.status()
         data = "ї".encode() * (large // 2)
         if lag <= 0.15 and not errors and all(run[1] == "end" for run in (first, *quick)):
             # (a loop that stops, or a client never closed, would only take long over a large message)
             big, how = await asyncio.to_thread(_large_exchange, address, data, pause=0.7, timeout=5.0, wait_out=True)
     finally:
-        buffers.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await buffers
-        await watch.stop()
-        server.close()
-        for writer in writers:  # a handler still waiting on its client ends now
-            with contextlib.suppress(Exception):  # closed already
-                writer.transport.abort()
-        await asyncio.sleep(0)
+        errors, _lag, buffered = await host.stop()
     if errors:
         raise raised("handle_echo", errors[0], "") from None
     if lag > 0.15:
@@ -211,11 +242,11 @@ async def asyncio_handler(handle_echo, *, large: int = 4_000_000) -> None:
         if i > 1 and seconds > 0.3:
             fail(_("client {i} waited {seconds:.1f} s while client 1 was silent: do not wait for one client "
                    "in a way that stops the loop").format(i=i, seconds=seconds))
-    if buffered[0] > 1_000_000:
+    if buffered > 1_000_000:
         fail(_("a client sent {sent} MB and read nothing for 0.7 s; your server buffered "
                "{buffered:.1f} MB for it: await writer.drain() after each write, so a client that "
                "does not read makes the handler wait instead of the server hoard memory").format(
-            sent=large // 1_000_000, buffered=buffered[0] / 1e6))
+            sent=large // 1_000_000, buffered=buffered / 1e6))
     if big == data and how == "no end":
         fail(_("the large message came back but the connection never ended: close the writer"))
     if big != data:

@@ -5,6 +5,12 @@ the order of the cells tagged ``solution``); checks, hidden tests and points
 always come from the instructor's notebook, and nbval markers in student code
 are removed. Cells tagged ``demo`` are left out.
 
+Where the grader can judge (:mod:`socketlab.instructor.judge`: a system that
+passes sockets between processes), a check cell's code is not given to the
+kernel at all. The cell runs the kernel's agent, and its *plan* (the check's
+code, the imports it needs, the answers it calls) goes into the cell's
+metadata, for the judge alone.
+
 Each check is followed by its **sealed twin**: the same check run once more
 with every answer of the notebook replaced by a stub, then the answers put
 back. The twin must fail, and its failure must be seen (an error shown *and*
@@ -18,13 +24,19 @@ from __future__ import annotations
 import ast
 import re
 import secrets
+import socket
 from dataclasses import dataclass, field
 
 import nbformat
 
 from .release import hidden_tests, strip_hidden_tests, strip_solutions, tags
 
-__all__ = ["GradedCheck", "GradedNotebook", "build_graded_notebook", "sanitize_student_code", "defined_functions"]
+__all__ = ["GradedCheck", "GradedNotebook", "build_graded_notebook", "sanitize_student_code", "defined_functions",
+           "JUDGED", "plan_of", "check_source"]
+
+# Judged outside the kernel where sockets can be handed from process to process (not on Windows).
+JUDGED = hasattr(socket, "send_fds")
+_PLAN = "socketlab_judge"  # the cell metadata that holds a check's plan
 
 # Comments that change how nbval treats a cell ("# NBVAL_SKIP", …): never taken from a student.
 _NBVAL_MARKER = re.compile(r"^[ \t]*#+[ \t]*(NBVAL_|PYTEST_VALIDATE_)\w*[ \t]*$", re.M)
@@ -76,6 +88,59 @@ class GradedNotebook:
     origins: list[int] = field(default_factory=list)
 
 
+def _imports(source: str) -> list[str]:
+    """The cell's top-level import statements, as source."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+
+
+def _awaits(source: str) -> bool:
+    """Whether the cell awaits at its top level (IPython runs such a cell in its event loop)."""
+    def outside_functions(node):
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+                yield child
+                yield from outside_functions(child)
+    try:
+        return any(isinstance(n, ast.Await) for n in outside_functions(ast.parse(source)))
+    except SyntaxError:
+        return False
+
+
+def _judged_cell(source: str, preamble: list[str], answers: set[str]):
+    """A check cell for the judge: the kernel runs its imports and the agent; the plan is the judge's."""
+    asynchronous = _awaits(source)
+    call = ("await _socketlab_agent.serve_async(globals())" if asynchronous
+            else "_socketlab_agent.serve(globals())")
+    cell = nbformat.v4.new_code_cell("\n".join([*_imports(source), "import socketlab.instructor.agent as _socketlab_agent",
+                                                call]))
+    used = _names_used(source)
+    needed = [line for line in dict.fromkeys(preamble) if _bound_by(line) & used]
+    cell.metadata[_PLAN] = {"preamble": "\n".join(needed), "source": source,
+                            "answers": sorted(_names_used(source) & answers)}
+    return cell
+
+
+def _bound_by(statement: str) -> set[str]:
+    """The names an import statement binds."""
+    node = ast.parse(statement).body[0]
+    return {a.asname or a.name.split(".")[0] for a in node.names}
+
+
+def plan_of(cell) -> dict | None:
+    """The judge's plan for a graded cell, or None if the kernel judges it itself."""
+    plan = cell.get("metadata", {}).get(_PLAN)
+    return plan if isinstance(plan, dict) else None
+
+
+def check_source(cell) -> str:
+    """The check code of a graded cell, as the instructor wrote it (not the agent that stands in for it)."""
+    return (plan_of(cell) or {}).get("source", cell.source)
+
+
 def _stub_cell(functions: dict[str, bool], saved: str) -> str:
     names = ", ".join(repr(n) for n in functions)
     lines = [f"{saved} = {{_n: globals().get(_n) for _n in ({names},)}}"]
@@ -89,7 +154,8 @@ def _restore_cell(saved: str) -> str:
     return f"globals().update({{_n: _f for _n, _f in {saved}.items() if _f is not None}})\ndel {saved}"
 
 
-def build_graded_notebook(source, student_cells: list[dict] | None = None, *, sealed: bool = True) -> GradedNotebook:
+def build_graded_notebook(source, student_cells: list[dict] | None = None, *, sealed: bool = True,
+                          judged: bool = JUDGED) -> GradedNotebook:
     """The notebook to run for one student; ``student_cells`` are their code cells (``id``, ``tags``, ``source``)."""
     student_cells = student_cells or []
     by_id = {c["id"]: c for c in student_cells if c.get("id")}
@@ -98,9 +164,10 @@ def build_graded_notebook(source, student_cells: list[dict] | None = None, *, se
     cells: list = []
     graded = GradedNotebook(nbformat.v4.new_notebook(metadata=nbformat.from_dict(source.metadata)), [])
     answers: dict[str, bool] = {}  # every function the notebook's solution cells define
+    imports: list[str] = []  # the instructor's imports so far: what a check's plan starts with
 
-    def add(text: str, role: str) -> int:
-        cells.append(nbformat.v4.new_code_cell(text))
+    def add(text: str, role: str, *, check: bool = False) -> int:
+        cells.append(_judged_cell(text, imports, set(answers)) if check and judged else nbformat.v4.new_code_cell(text))
         graded.roles.append(role)
         graded.origins.append(origin)
         return len(cells) - 1  # nbval numbers code cells from 0
@@ -120,19 +187,21 @@ def build_graded_notebook(source, student_cells: list[dict] | None = None, *, se
             add(student_source if student_source is not None else strip_solutions(cell.source), "solution")
         elif "check" in tags(cell):
             visible_source, hidden_source = strip_hidden_tests(cell.source), hidden_tests(cell.source)
-            visible = add(visible_source, "check")
-            hidden = add(hidden_source, "hidden") if hidden_source else None
+            imports.extend(_imports(cell.source))
+            visible = add(visible_source, "check", check=True)
+            hidden = add(hidden_source, "hidden", check=True) if hidden_source else None
             uses = frozenset(_names_used(cell.source) & set(answers))
             twin = None
             if sealed and uses:
                 saved = f"_sealed_{secrets.token_hex(8)}"  # a name no answer can know in advance
                 add(_stub_cell(answers, saved), "sealed")
-                twin = add(visible_source, "sealed")
+                twin = add(visible_source, "sealed", check=True)
                 add(_restore_cell(saved), "sealed")
             name = cell.metadata.get("name", cell.get("id", f"check {len(graded.checks) + 1}"))
             graded.checks.append(GradedCheck(str(name), int(cell.metadata.get("points", 1)), visible, hidden,
                                              twin, uses))
         else:
+            imports.extend(_imports(cell.source))
             add(cell.source, "code")
     graded.nb.metadata.pop("widgets", None)
     graded.nb.cells = cells

@@ -14,8 +14,9 @@ grader's own process:
    where there is none in a plain process, one at a time;
 4. each cell's record comes back over a pipe (:mod:`socketlab.instructor.verdicts`)
    and the verdicts are decided from it: a check passes only if nbval passed
-   it, its execute reply said ``ok`` and it showed no error, and its sealed twin
-   failed visibly.
+   it, its execute reply said ``ok`` and it showed no error, the judge passed it
+   (where it ran outside the kernel, :mod:`socketlab.instructor.judge`), and its
+   sealed twin failed visibly.
 
 No submission can end the run for the others: every failure of one is a
 status in its own rows. The pairs can be split across machines (``shard``, by a
@@ -42,7 +43,7 @@ from pathlib import Path
 
 import nbformat
 
-from .build import GradedCheck, build_graded_notebook
+from .build import GradedCheck, build_graded_notebook, plan_of
 from .sandbox import Limits, Sandbox, available
 from .screen import screen
 
@@ -285,12 +286,17 @@ def _message(record: dict) -> str:
     return lines[-1][:500] if lines else ""
 
 
-def _cell_verdict(record: dict | None) -> tuple[str, str]:
+def _cell_verdict(record: dict | None, judged: bool = False) -> tuple[str, str]:
+    """A cell's verdict; a ``judged`` cell passes only if the judge passed it too (its word is the one
+    no kernel can fake: see socketlab.instructor.judge)."""
     if record is None:
         return _PENDING
     if record.get("outcome") == "skipped":
         return "skipped", f"not run: an earlier cell hung or the kernel died ({_message(record)})"
     if record.get("outcome") == "passed" and record.get("reply") == "ok" and not record.get("errors"):
+        verdict = record.get("judged") if isinstance(record.get("judged"), dict) else {}
+        if judged and verdict.get("passed") is not True:
+            return "failed", _clean(str(verdict.get("message") or "the check never reached the grader"))[:500]
         return "passed", ""
     if "Timeout" in str(record.get("message", "")) and not record.get("errors"):
         return "timeout", _message(record)
@@ -337,11 +343,12 @@ def grade_notebook(student: str, name: str, source_nb, path: Path | None, data_d
     if tampered:
         return every_check("tampered", f"for review: {tampered}", sandbox)
     results = []
+    judged = {number for number, cell in enumerate(graded.nb.cells) if plan_of(cell)}
     for check in graded.checks:
-        status, message = _cell_verdict(records.get(check.visible_cell))
+        status, message = _cell_verdict(records.get(check.visible_cell), check.visible_cell in judged)
         hidden = False
         if status == "passed" and check.hidden_cell is not None:
-            status, message = _cell_verdict(records.get(check.hidden_cell))
+            status, message = _cell_verdict(records.get(check.hidden_cell), check.hidden_cell in judged)
             hidden = status != "passed"
         for answer in sorted(check.uses & set(shortcut_uses)):
             status, hidden = "failed", False

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nbformat
 
+from .build import check_source
 from .gradebook import CheckResult
 from .release import tags
 
@@ -120,7 +121,7 @@ def page_notebook(source_nb, run: dict, results: list[CheckResult], student: str
         if cell.cell_type == "markdown" and "demo" not in tags(cell):
             nb.cells.append(nbformat.v4.new_markdown_cell(cell.source))
         for number in shown.get(origin, []):
-            code = nbformat.v4.new_code_cell(graded.nb.cells[number].source)
+            code = nbformat.v4.new_code_cell(check_source(graded.nb.cells[number]))
             code.outputs = _outputs(records.get(number))
             check = visible_of.get(number)
             if check is not None and check.name in by_check:

@@ -13,6 +13,10 @@ passed. This plugin records, for every cell nbval runs:
   that a cell that prints without end can never push the verdicts of the
   cells after it past what the grader reads.
 
+Where the grader judges (see :mod:`socketlab.instructor.judge`), a check cell's
+record also holds the judge's verdict on it (``judged``), and that verdict is
+the one that counts.
+
 Each record is one JSON line on the file descriptor named by
 ``SOCKETLAB_VERDICT_FD``: a pipe to the grader that the kernel never inherits
 (it is started with ``close_fds``) and cannot open through ``/proc`` (pytest
@@ -30,7 +34,10 @@ import os
 
 import pytest
 
+from .build import JUDGED, plan_of
+
 _channel = None
+_judge = None
 CELL_OUTPUT_BYTES = 64 * 2**10
 RUN_OUTPUT_BYTES = 4 * 2**20
 _TEXT_LIMIT = 16 * 2**10
@@ -84,7 +91,7 @@ def outputs_of(raw) -> list[dict]:
 
 
 def pytest_configure(config) -> None:
-    global _channel
+    global _channel, _judge
     fd = os.environ.pop("SOCKETLAB_VERDICT_FD", None)
     path = os.environ.pop("SOCKETLAB_VERDICT_FILE", None)  # where no descriptor can be passed (Windows)
     if fd is not None:
@@ -92,6 +99,15 @@ def pytest_configure(config) -> None:
         os.set_inheritable(int(fd), False)
     elif path is not None:
         _channel = open(path, "x", encoding="utf-8", buffering=1)
+    if _channel is not None and JUDGED:
+        from .judge import Judge
+
+        _judge = Judge()  # before any kernel starts: each inherits where to find it
+
+
+def pytest_unconfigure(config) -> None:
+    if _judge is not None:
+        _judge.close()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -101,6 +117,8 @@ def pytest_runtest_call(item):
     if kernel is None:
         yield
         return
+    if _judge is not None and hasattr(item, "cell_num"):
+        _judge.begin(item.cell_num, plan_of(item.cell))
     get_message = kernel.get_message
 
     def recording(stream, timeout=None):
@@ -114,6 +132,8 @@ def pytest_runtest_call(item):
         yield
     finally:
         kernel.get_message = get_message
+        if _judge is not None and hasattr(item, "cell_num"):
+            item._judged = _judge.finish(item.cell_num)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -129,6 +149,8 @@ def pytest_runtest_makereport(item, call):
     record = {"cell": item.cell_num, "outcome": report.outcome, "reply": replies[-1] if replies else None,
               "errors": errors, "message": str(report.longrepr)[-4000:] if report.failed else "",
               "outputs": outputs_of(getattr(item, "test_outputs", None))}
+    if getattr(item, "_judged", None) is not None:
+        record["judged"] = item._judged
     _channel.write(json.dumps(record) + "\n")
 
 

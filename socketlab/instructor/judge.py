@@ -1,0 +1,271 @@
+"""The judge: a graded notebook's checks, run in the grader's pytest process instead of the student's kernel.
+
+The kernel runs the student's code and nothing of the check's. For each check
+cell the graded notebook holds a *plan* (in the cell's metadata, which the
+kernel never sees): the instructor's check code and the answers it calls.
+While nbval runs that cell, its agent (:mod:`socketlab.instructor.agent`)
+connects here and the judge runs the very same check functions, in this
+process, with each answer replaced by a :class:`RemoteFunction` that asks the
+kernel to call it. The clients, servers and proxies a check relies on, and the
+code that compares what they saw, therefore live where no solution code can
+reach them: this process is not dumpable and holds the verdict pipe.
+
+What the kernel reports back (what a function returned or raised, that a
+listener accepted) is the student's side of the story and only that; what
+went over the wire the judge saw itself. The verdict for the cell is
+``{"passed": bool, "message": str}``, recorded beside nbval's.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import contextlib
+import inspect
+import io
+import itertools
+import os
+import socket
+import tempfile
+import threading
+
+from .. import checks
+from ..checks import CheckFailed
+from .agent import ENV
+from .link import Link, decode, decode_error, encode
+
+__all__ = ["Judge", "RemoteFunction"]
+
+_REPLY_WAIT = 600.0  # a student's function may run this long before the link itself gives up
+_FINISH_WAIT = 30.0
+
+
+class RemoteFunction:
+    """A student's function that lives in the kernel: calling it asks the agent to call it there."""
+
+    def __init__(self, session: "_Session", name: str, description: dict | None):
+        self.session, self.name = session, name
+        self.__name__ = str((description or {}).get("name") or name)
+        self.is_async = bool((description or {}).get("is_async"))
+
+    def __call__(self, *args):
+        fds: list[int] = []
+        encoded = encode(list(args), fds)
+        listeners = [a for a in args if isinstance(a, checks._Listener)]
+        reply = self.session.request({"op": "call", "name": self.name, "args": encoded}, fds, listeners)
+        return decode(reply.get("value"), [])
+
+    def shortcuts_used(self) -> list[str]:
+        return [str(name) for name in self.session.request({"op": "shortcuts", "name": self.name}).get("used", [])]
+
+    async def host(self) -> "_RemoteHost":
+        """The asyncio check's server: this handler, served by the kernel's own event loop."""
+        listener = socket.create_server(("127.0.0.1", 0))
+        address = listener.getsockname()[:2]
+        fds: list[int] = []
+        spec = encode(listener, fds)
+        key = next(self.session.ids)
+        try:
+            await asyncio.to_thread(self.session.request, {"op": "aserve", "name": self.name, "host": key,
+                                                           "listener": spec}, fds)
+        finally:
+            listener.close()  # the kernel's copy serves; this one was only to hand it over
+        return _RemoteHost(self.session, key, address)
+
+
+class _RemoteHost:
+    def __init__(self, session: "_Session", key: int, address):
+        self.session, self.key, self.address = session, key, address
+
+    async def _ask(self, op: str):
+        reply = await asyncio.to_thread(self.session.request, {"op": op, "host": self.key})
+        value = reply.get("value") or {}
+        errors = [decode_error(e) for e in value.get("errors", []) if isinstance(e, dict)]
+        return errors, float(value.get("lag", 0.0)), int(value.get("buffered", 0))
+
+    async def status(self):
+        return await self._ask("astatus")
+
+    async def stop(self):
+        return await self._ask("astop")
+
+
+class _Session:
+    """One check cell: the agent's link, the calls in flight, the events it sends."""
+
+    def __init__(self, link: Link):
+        self.link = link
+        self.ids = itertools.count(1)
+        self.lock = threading.Lock()
+        self.pending: dict[int, list] = {}  # id -> [event, reply]
+        self.listeners: dict[int, list] = {}
+        self.closed = False
+        self.reader = threading.Thread(target=self._read, name="judge-link", daemon=True)
+        self.reader.start()
+
+    def request(self, message: dict, fds: list[int] = (), listeners=()) -> dict:
+        call_id = next(self.ids)
+        slot = [threading.Event(), None]
+        with self.lock:
+            if self.closed:
+                raise ConnectionError("the kernel's side of the check is gone")
+            self.pending[call_id] = slot
+            self.listeners[call_id] = list(listeners)
+            self.link.send({**message, "id": call_id}, fds)
+        if not slot[0].wait(_REPLY_WAIT):
+            raise TimeoutError(f"the kernel did not answer within {_REPLY_WAIT:g} s")
+        reply = slot[1]
+        if reply is None:
+            raise ConnectionError("the kernel's side of the check is gone")
+        if reply.get("outcome") == "raised":
+            raise decode_error(reply.get("error") or {})
+        return reply
+
+    def _read(self) -> None:
+        try:
+            while True:
+                message, fds = self.link.receive()
+                for fd in fds:
+                    os.close(fd)  # the kernel has no business sending descriptors
+                self._dispatch(message)
+        except (OSError, EOFError, ValueError):
+            pass
+        finally:
+            with self.lock:
+                self.closed = True
+                for slot in self.pending.values():
+                    slot[0].set()
+
+    def _dispatch(self, message: dict) -> None:
+        event, call_id = message.get("event"), message.get("id")
+        if event == "accepted":
+            for listener in self.listeners.get(call_id, []):
+                listener.accepted.append(None)  # counted: the connection itself is the kernel's
+        elif event == "thread-error":
+            error = message.get("error") if isinstance(message.get("error"), dict) else {}
+            hook = threading.excepthook
+            if hook is not threading.__excepthook__:  # a check is listening (concurrency's _thread_errors)
+                exc = decode_error(error)
+                hook(_ThreadDeath(type(exc), exc, None, _Named(str(message.get("thread", "?")))))
+        elif isinstance(call_id, int):
+            with self.lock:
+                slot = self.pending.pop(call_id, None)
+                self.listeners.pop(call_id, None)
+            if slot is not None:
+                slot[1] = message
+                slot[0].set()
+
+    def close_remote(self) -> None:
+        """The check closes what the student's code opened: the kernel closes its side too."""
+        with contextlib.suppress(OSError), self.lock:
+            if not self.closed:
+                self.link.send({"op": "close"})
+
+    def end(self, passed: bool, output: str, message: str) -> None:
+        with contextlib.suppress(OSError), self.lock:
+            if not self.closed:
+                self.link.send({"op": "end", "passed": passed, "output": output, "message": message})
+
+    def close(self) -> None:
+        self.link.close()
+        self.reader.join(10)
+
+
+class _Named:
+    def __init__(self, name: str):
+        self.name = name
+
+
+class _ThreadDeath:
+    """What ``threading.excepthook`` is given, for a thread that died in the kernel."""
+
+    def __init__(self, exc_type, exc_value, exc_traceback, thread):
+        self.exc_type, self.exc_value, self.exc_traceback, self.thread = exc_type, exc_value, exc_traceback, thread
+
+
+class Judge:
+    """Listens for the kernel's agent; runs each planned cell's check; keeps its verdict."""
+
+    def __init__(self):
+        self.folder = tempfile.mkdtemp(prefix="socketlab-judge-")
+        self.path = os.path.join(self.folder, "judge.sock")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        self.listener.listen(4)
+        self.namespace: dict = {}  # the instructor's imports, kept from cell to cell
+        self.cell: int | None = None
+        self.plan: dict | None = None
+        self.worker: threading.Thread | None = None
+        self.session: _Session | None = None
+        self.verdict: dict | None = None
+        self.state = threading.Lock()
+        os.environ[ENV] = self.path  # the kernel, started later, inherits it
+        threading.Thread(target=self._accept, name="judge", daemon=True).start()
+
+    def begin(self, cell: int, plan: dict | None) -> None:
+        with self.state:
+            self.cell, self.plan, self.verdict, self.worker, self.session = cell, plan, None, None, None
+
+    def finish(self, cell: int) -> dict | None:
+        """The verdict on ``cell`` (None if it had no plan); a check still running is stopped."""
+        with self.state:
+            plan, worker, session = self.plan, self.worker, self.session
+            self.plan = None  # no agent may start this cell's check from now on
+        if plan is None:
+            return None
+        if worker is None:
+            return {"passed": False, "message": "✘ the check never reached the grader"}
+        worker.join(1)
+        if worker.is_alive() and session is not None:
+            session.close()  # the cell ended first: every call in flight fails, and the check with it
+        worker.join(_FINISH_WAIT)
+        return self.verdict or {"passed": False, "message": "✘ the check did not finish"}
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.state:
+                if self.plan is None or self.worker is not None:
+                    conn.close()  # no check is due, or this cell's agent came already
+                    continue
+                conn.settimeout(None)
+                self.session = _Session(Link(conn))
+                self.worker = threading.Thread(target=self._judge, args=(self.session, self.plan),
+                                               name="judge-check", daemon=True)
+                self.worker.start()
+
+    def _judge(self, session: _Session, plan: dict) -> None:
+        output = io.StringIO()
+        passed, message = False, ""
+        checks.closers.append(session.close_remote)
+        try:
+            exec(compile(plan.get("preamble", ""), "<imports>", "exec"), self.namespace)
+            names = [str(n) for n in plan.get("answers", [])]
+            described = session.request({"op": "describe", "names": names}).get("functions", {}) if names else {}
+            scope = {**self.namespace, **{n: RemoteFunction(session, n, described.get(n)) for n in names}}
+            code = compile(plan["source"], "<check>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+            with contextlib.redirect_stdout(output):
+                result = eval(code, scope)
+                if inspect.iscoroutine(result):
+                    asyncio.run(result)
+            passed = True
+        except CheckFailed as exc:
+            message = str(exc)
+        except AssertionError as exc:
+            message = f"✘ {exc}" if str(exc) else "✘ a check failed"
+        except Exception as exc:
+            message = f"✘ the check could not run: {type(exc).__name__}: {exc}"
+        finally:
+            checks.closers.remove(session.close_remote)
+        self.verdict = {"passed": passed, "message": message}
+        session.end(passed, output.getvalue(), message)
+        session.close()
+
+    def close(self) -> None:
+        self.listener.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+            os.rmdir(self.folder)
