@@ -4,6 +4,8 @@
 - :mod:`.build`: the notebook graded for one student, with sealed twins of its checks;
 - :mod:`.screen`: the student's solution cells read for tampering and shortcuts;
 - :mod:`.sandbox`, :mod:`.inside`, :mod:`.verdicts`: one graded run under bubblewrap, and what it reports;
+- :mod:`.judge`, :mod:`.agent`, :mod:`.link`: each check run in the grader's pytest process, the student's
+  answers called in their kernel, and the line between the two;
 - :mod:`.gradebook`: a class graded; :mod:`.reports`: the gradebook CSV and feedback.
 
 The student-facing library never imports this package.

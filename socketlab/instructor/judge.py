@@ -38,6 +38,7 @@ __all__ = ["Judge", "RemoteFunction"]
 
 _REPLY_WAIT = 600.0  # a student's function may run this long before the link itself gives up
 _FINISH_WAIT = 30.0
+_MESSAGE_LIMIT = 4000  # a verdict's message, whatever the kernel told of its errors
 
 
 class RemoteFunction:
@@ -260,6 +261,7 @@ class Judge:
             message = f"✘ the check could not run: {type(exc).__name__}: {exc}"
         finally:
             checks.closers.remove(session.close_remote)
+        message = message if len(message) <= _MESSAGE_LIMIT else message[:_MESSAGE_LIMIT] + "…"
         self.verdict = {"passed": passed, "message": message}
         session.end(passed, output.getvalue(), message)
         session.close()
