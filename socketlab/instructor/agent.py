@@ -32,13 +32,21 @@ _WAIT = 600.0  # the longest a check may leave the agent waiting for its next wo
 
 def serve(namespace: dict) -> None:
     """Serve the judge for one check cell; ``namespace`` is the notebook's globals."""
-    _Agent(namespace, None).run()
+    _show(_Agent(namespace, None).run())
 
 
 async def serve_async(namespace: dict) -> None:
     """:func:`serve` in a cell that awaits: the kernel's event loop runs on meanwhile."""
     agent = _Agent(namespace, asyncio.get_running_loop())
-    await asyncio.to_thread(agent.run)
+    _show(await asyncio.to_thread(agent.run))
+
+
+def _show(end: dict) -> None:
+    """The judge's last word, as a check shows it: its lines printed, a failure raised."""
+    if end.get("output"):
+        print(end["output"], end="")
+    if not end.get("passed"):
+        raise CheckFailed(str(end.get("message") or "✘ the check failed"))
 
 
 class _Agent:
@@ -53,7 +61,7 @@ class _Agent:
         with self.lock:
             self.link.send(message)
 
-    def run(self) -> None:
+    def run(self) -> dict:
         path = os.environ.get(ENV)
         if not path:
             raise CheckFailed("✘ this notebook's checks are judged by the grader, and no grader is running")
@@ -70,10 +78,7 @@ class _Agent:
             threading.excepthook = previous_hook
             self.close_all()
             self.link.close()
-        if end.get("output"):
-            print(end["output"], end="")
-        if not end.get("passed"):
-            raise CheckFailed(str(end.get("message") or "✘ the check failed"))
+        return end
 
     def listen(self) -> dict:
         while True:
