@@ -106,7 +106,7 @@ class _Agent:
         value = self.namespace.get(name)
         if not callable(value):
             return None
-        return {"is_async": asyncio.iscoroutinefunction(value), "name": getattr(value, "__name__", name)}
+        return {"is_async": asyncio.iscoroutinefunction(value)}
 
     def sockets(self, call_id: int, fds: list[int]):
         def make(fd: int, spec: dict) -> socket.socket:

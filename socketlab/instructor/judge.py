@@ -28,6 +28,7 @@ import os
 import socket
 import tempfile
 import threading
+from types import SimpleNamespace
 
 from .. import checks
 from ..checks import CheckFailed
@@ -46,7 +47,7 @@ class RemoteFunction:
 
     def __init__(self, session: "_Session", name: str, description: dict | None):
         self.session, self.name = session, name
-        self.__name__ = str((description or {}).get("name") or name)
+        self.__name__ = name  # as the check cell calls it
         self.is_async = bool((description or {}).get("is_async"))
 
     def __call__(self, *args):
@@ -147,7 +148,8 @@ class _Session:
             hook = threading.excepthook
             if hook is not threading.__excepthook__:  # a check is listening (concurrency's _thread_errors)
                 exc = decode_error(error)
-                hook(_ThreadDeath(type(exc), exc, None, _Named(str(message.get("thread", "?")))))
+                thread = SimpleNamespace(name=str(message.get("thread", "?"))[:100])
+                hook(SimpleNamespace(exc_type=type(exc), exc_value=exc, exc_traceback=None, thread=thread))
         elif isinstance(call_id, int):
             with self.lock:
                 slot = self.pending.pop(call_id, None)
@@ -170,18 +172,6 @@ class _Session:
     def close(self) -> None:
         self.link.close()
         self.reader.join(10)
-
-
-class _Named:
-    def __init__(self, name: str):
-        self.name = name
-
-
-class _ThreadDeath:
-    """What ``threading.excepthook`` is given, for a thread that died in the kernel."""
-
-    def __init__(self, exc_type, exc_value, exc_traceback, thread):
-        self.exc_type, self.exc_value, self.exc_traceback, self.thread = exc_type, exc_value, exc_traceback, thread
 
 
 class Judge:
