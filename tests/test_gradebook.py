@@ -237,10 +237,15 @@ def test_without_a_sandbox_grading_says_so_and_goes_one_at_a_time(tmp_path, no_s
 
 
 def test_where_no_descriptor_reaches_a_child_the_verdicts_come_by_file(tmp_path, monkeypatch, no_sandbox):
-    """Windows, simulated: no pass_fds (subprocess refuses it there) and no sandbox."""
+    """Windows, simulated: no pass_fds (subprocess refuses it there), no sandbox, no judge (no socket
+    passes between processes there): the checks run in the kernel."""
+    import functools
     import subprocess
 
     from socketlab.instructor import gradebook
+    from socketlab.instructor.build import build_graded_notebook
+
+    monkeypatch.setattr(gradebook, "build_graded_notebook", functools.partial(build_graded_notebook, judged=False))
 
     real_popen = subprocess.Popen
 
@@ -267,3 +272,20 @@ def test_a_cell_passes_only_with_an_ok_reply_and_no_error_shown(record, verdict)
 
     assert _cell_verdict(record)[0] == verdict
     assert bool(_tampered({3: record}, [])) == (record.get("reply") == "error" and not record.get("errors"))
+
+
+OK_CELL = {"cell": 3, "outcome": "passed", "reply": "ok", "errors": []}
+
+
+@pytest.mark.parametrize("judged, verdict", [
+    ({"passed": True, "message": ""}, ("passed", "")),
+    ({"passed": False, "message": "✘ sent 'hi', got back ''"}, ("failed", "✘ sent 'hi', got back ''")),
+    (None, ("failed", "the check never reached the grader")),
+], ids=["judge-passed", "judge-failed", "judge-never-asked"])
+def test_a_judged_cell_passes_only_if_the_judge_passed_it(judged, verdict):
+    """The kernel's ok reply and clean output do not outvote the judge (a kernel may lie about both)."""
+    from socketlab.instructor.gradebook import _cell_verdict
+
+    record = {**OK_CELL, **({"judged": judged} if judged else {})}
+    assert _cell_verdict(record, judged=True) == verdict
+    assert _cell_verdict(record)[0] == "passed"  # a cell the kernel judges (Windows) goes by the kernel
