@@ -143,8 +143,12 @@ def encode_error(exc: BaseException, frames: str = "") -> dict:
             args.append(encode(arg, []))
         except Exception:
             args.append(_short_repr(arg))
+    try:
+        text = str(exc)[:2000]
+    except Exception:  # a student's __str__ that raises
+        text = ""
     return {"type": type(exc).__name__[:100], "args": args, "errno": getattr(exc, "errno", None),
-            "text": _short_repr(str(exc), 2000), "frames": frames[:4000]}
+            "text": text, "frames": frames[:4000]}
 
 
 def decode_error(spec: dict) -> BaseException:
