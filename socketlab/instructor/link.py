@@ -147,7 +147,7 @@ def encode_error(exc: BaseException, frames: str = "") -> dict:
         text = str(exc)[:2000]
     except Exception:  # a student's __str__ that raises
         text = ""
-    return {"type": type(exc).__name__[:100], "args": args, "errno": getattr(exc, "errno", None),
+    return {"type": type(exc).__name__[:100], "args": args, "errno": exc.errno if isinstance(getattr(exc, "errno", None), int) else None,
             "text": text, "frames": frames[:4000]}
 
 
