@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,72 @@ def test_an_asyncio_handler_runs_in_the_kernels_loop_and_is_judged_here(judge):
     blocks = HANDLER.replace("writer.write(data)", "import time; time.sleep(0.3); writer.write(data)")
     verdict, _ = kernel_cell(judge, ASYNC_PLAN, blocks + SERVE_ASYNC, cell=4)
     assert not verdict["passed"] and "stopped the event loop" in verdict["message"], verdict
+
+
+# A kernel that serves the judge's listener itself, behind the agent's back: it says "returned" at once,
+# then echoes, holding the last bytes until the test lets go, so the check passes long after its cell.
+EARLY_END = """
+import json, os, socket, struct, threading, time
+sock = socket.socket(socket.AF_UNIX)
+sock.connect(os.environ["SOCKETLAB_JUDGE"])
+def send(message):
+    body = json.dumps(message).encode()
+    sock.sendall(struct.pack("!I", len(body)) + body)
+def serve(listener, call_id):
+    while True:
+        conn, _ = listener.accept()
+        send({"event": "accepted", "id": call_id})
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+        while not os.path.exists(RELEASE):
+            time.sleep(0.05)
+        conn.sendall(data)
+        conn.close()
+while True:
+    head, fds, _flags, _addr = socket.recv_fds(sock, 4, 4)
+    if len(head) < 4:
+        break
+    message = json.loads(sock.recv(struct.unpack("!I", head)[0], socket.MSG_WAITALL))
+    if message.get("op") == "describe":
+        send({"id": message["id"], "functions": {"serve_one_client": {"is_async": False}}})
+    elif message.get("op") == "shortcuts":
+        send({"id": message["id"], "used": []})
+    elif message.get("op") == "call":
+        threading.Thread(target=serve, args=(socket.socket(fileno=fds[0]), message["id"])).start()
+        send({"id": message["id"], "outcome": "ok", "value": None})
+        open(RELEASE + ".started", "w").close()
+        break  # and the cell ends: its check is still running
+time.sleep(60)
+"""
+
+
+def test_a_check_that_outlives_its_cell_decides_nothing_for_the_next(judge, monkeypatch, tmp_path):
+    import socketlab.instructor.judge as judging
+
+    monkeypatch.setattr(judging, "_FINISH_WAIT", 0.5)
+    release = tmp_path / "release"
+    script = tmp_path / "early.py"
+    script.write_text(f"RELEASE = {str(release)!r}\n" + EARLY_END, encoding="utf-8")
+    judge.begin(3, {**ECHO_PLAN, "source": "check.echo_server(serve_one_client, messages=[b'hi'])"})
+    kernel = subprocess.Popen([sys.executable, str(script)], env={**os.environ, ENV: judge.path})
+    try:
+        deadline = time.monotonic() + 30
+        while not Path(f"{release}.started").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first = judge.finish(3)  # the cell "ended": its check is still waiting for its echo
+        still_running, its_session = judge.worker, judge.session
+        assert first["passed"] is False and still_running.is_alive(), (first, its_session.verdict)
+        judge.begin(4, ECHO_PLAN)
+        subprocess.run([sys.executable, "-c", "import os, socket\ns = socket.socket(socket.AF_UNIX)\n"
+                        "s.connect(os.environ['SOCKETLAB_JUDGE'])\ns.close()\n"], env={**os.environ, ENV: judge.path},
+                       timeout=60)
+        judge.worker.join(10)  # the next cell's check failed at once...
+        release.touch()
+        still_running.join(20)  # ...and then the first one passed
+        assert its_session.verdict == {"passed": True, "message": ""}
+        assert judge.finish(4)["passed"] is False
+    finally:
+        release.touch()
+        kernel.kill()
+        kernel.wait(10)

@@ -26,6 +26,7 @@ import io
 import itertools
 import os
 import socket
+import sys
 import tempfile
 import threading
 from types import SimpleNamespace
@@ -102,6 +103,7 @@ class _Session:
         self.pending: dict[int, list] = {}  # id -> [event, reply]
         self.listeners: dict[int, list] = {}
         self.closed = False
+        self.verdict: dict | None = None  # the judge's, once its check is over
         self.reader = threading.Thread(target=self._read, name="judge-link", daemon=True)
         self.reader.start()
 
@@ -152,8 +154,7 @@ class _Session:
                 hook(SimpleNamespace(exc_type=type(exc), exc_value=exc, exc_traceback=None, thread=thread))
         elif isinstance(call_id, int):
             with self.lock:
-                slot = self.pending.pop(call_id, None)
-                self.listeners.pop(call_id, None)
+                slot = self.pending.pop(call_id, None)  # (its listeners stay: a server may go on accepting)
             if slot is not None:
                 slot[1] = message
                 slot[0].set()
@@ -174,6 +175,37 @@ class _Session:
         self.reader.join(10)
 
 
+class _ThreadOutput(io.TextIOBase):
+    """``sys.stdout`` while checks run: what a check's thread prints (its ``✔`` lines) goes to that
+    check's own buffer, whatever other check is running beside it; anything else goes on as before."""
+
+    _lock = threading.Lock()
+    _buffers: dict[int, io.StringIO] = {}
+
+    def __init__(self, original):
+        self.original = original
+
+    def write(self, text: str) -> int:
+        buffer = self._buffers.get(threading.get_ident())
+        return (buffer if buffer is not None else self.original).write(text)
+
+    def flush(self) -> None:
+        self.original.flush()
+
+    @classmethod
+    def capture(cls) -> io.StringIO:
+        with cls._lock:
+            if not isinstance(sys.stdout, cls):  # pytest puts its own back between cells
+                sys.stdout = cls(sys.stdout)
+            buffer = cls._buffers[threading.get_ident()] = io.StringIO()
+        return buffer
+
+    @classmethod
+    def release(cls) -> None:
+        with cls._lock:
+            cls._buffers.pop(threading.get_ident(), None)
+
+
 class Judge:
     """Listens for the kernel's agent; runs each planned cell's check; keeps its verdict."""
 
@@ -188,14 +220,13 @@ class Judge:
         self.plan: dict | None = None
         self.worker: threading.Thread | None = None
         self.session: _Session | None = None
-        self.verdict: dict | None = None
         self.state = threading.Lock()
         os.environ[ENV] = self.path  # the kernel, started later, inherits it
         threading.Thread(target=self._accept, name="judge", daemon=True).start()
 
     def begin(self, cell: int, plan: dict | None) -> None:
         with self.state:
-            self.cell, self.plan, self.verdict, self.worker, self.session = cell, plan, None, None, None
+            self.cell, self.plan, self.worker, self.session = cell, plan, None, None
 
     def finish(self, cell: int) -> dict | None:
         """The verdict on ``cell`` (None if it had no plan); a check still running is stopped."""
@@ -210,7 +241,9 @@ class Judge:
         if worker.is_alive() and session is not None:
             session.close()  # the cell ended first: every call in flight fails, and the check with it
         worker.join(_FINISH_WAIT)
-        return self.verdict or {"passed": False, "message": "✘ the check did not finish"}
+        # This cell's session only: a check of an earlier cell that is still running (a kernel may end
+        # a cell before its check) decides nothing here.
+        return session.verdict or {"passed": False, "message": "✘ the check did not finish"}
 
     def _accept(self) -> None:
         while True:
@@ -229,7 +262,7 @@ class Judge:
                 self.worker.start()
 
     def _judge(self, session: _Session, plan: dict) -> None:
-        output = io.StringIO()
+        output = _ThreadOutput.capture()
         passed, message = False, ""
         checks.closers.append(session.close_remote)
         try:
@@ -238,10 +271,9 @@ class Judge:
             described = session.request({"op": "describe", "names": names}).get("functions", {}) if names else {}
             scope = {**self.namespace, **{n: RemoteFunction(session, n, described.get(n)) for n in names}}
             code = compile(plan["source"], "<check>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-            with contextlib.redirect_stdout(output):
-                result = eval(code, scope)
-                if inspect.iscoroutine(result):
-                    asyncio.run(result)
+            result = eval(code, scope)
+            if inspect.iscoroutine(result):
+                asyncio.run(result)
             passed = True
         except CheckFailed as exc:
             message = str(exc)
@@ -251,8 +283,9 @@ class Judge:
             message = f"✘ the check could not run: {type(exc).__name__}: {exc}"
         finally:
             checks.closers.remove(session.close_remote)
+            _ThreadOutput.release()
         message = message if len(message) <= _MESSAGE_LIMIT else message[:_MESSAGE_LIMIT] + "…"
-        self.verdict = {"passed": passed, "message": message}
+        session.verdict = {"passed": passed, "message": message}
         session.end(passed, output.getvalue(), message)
         session.close()
 
