@@ -132,6 +132,7 @@ def in_source(source: str, bound: dict[str, str], allowed: frozenset[str]) -> li
     tree = ast.parse(source)
     mine = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     mine |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    mine |= {n.arg for n in ast.walk(tree) if isinstance(n, ast.arg)}  # a parameter named like a course object
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -144,6 +145,65 @@ def in_source(source: str, bound: dict[str, str], allowed: frozenset[str]) -> li
         elif isinstance(node, ast.Attribute) and node.attr in REFERENCE_METHODS:
             found.append(f".{node.attr}()")
     return sorted(set(found))
+
+
+def derived_names(source: str, bound: dict[str, str]) -> dict[str, str]:
+    """The names a cell binds to the course's own objects: ``server = EchoServer()``, ``kinds = [EchoServer]``,
+    ``with EchoServer() as server``, ``for server in kinds`` bind ``server`` to ``socketlab.echo.EchoServer``.
+
+    Only objects count (an alias, an instance of a class, a container of them), not what a course
+    function returns (``port = free_port()`` is a number).
+    """
+    known = dict(bound)
+
+    def course_object(node) -> str | None:
+        """The dotted name of the course's object an expression gives, or None."""
+        if isinstance(node, ast.Name):
+            return known.get(node.id)
+        if isinstance(node, ast.Attribute):
+            base = course_object(node.value)
+            return f"{base}.{node.attr}" if base else None
+        if isinstance(node, (ast.Subscript, ast.Starred)):
+            return course_object(node.value)
+        if isinstance(node, ast.Call):
+            made = course_object(node.func)
+            # An instance of a class, what a method of an object gives (``EchoServer().start()``), a
+            # container walked: an object of the course's. What a module's function returns is data.
+            owner = made.rsplit(".", 1)[0] if made else ""
+            if made and (_is_class(made) or _is_class(owner)):
+                return made
+            return None
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set, ast.Dict)):
+            items = node.values if isinstance(node, ast.Dict) else node.elts
+            return next(filter(None, map(course_object, items)), None)
+        return None
+
+    pairs = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Assign):
+            pairs += [(target, node.value) for target in node.targets]
+        elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
+            pairs.append((node.target, node.value))
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+            pairs.append((node.target, node.iter))
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            pairs.append((node.optional_vars, node.context_expr))
+    found: dict[str, str] = {}
+    changed = True
+    while changed:  # until nothing new: ``kinds = [EchoServer]`` then ``for kind in kinds``
+        changed = False
+        for target, value in pairs:
+            dotted = course_object(value)
+            for name in (n.id for n in ast.walk(target) if isinstance(n, ast.Name)) if dotted else ():
+                if name not in known:
+                    known[name] = found[name] = dotted
+                    changed = True
+    return found
+
+
+def _is_class(dotted: str) -> bool:
+    """``socketlab.echo.EchoServer`` (or anything reached through it), not ``socketlab.programs.free_port``."""
+    return any(part[:1].isupper() for part in dotted.split("."))
 
 
 def imported_names(source: str) -> dict[str, str]:

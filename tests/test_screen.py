@@ -73,3 +73,37 @@ def test_tricks_past_the_screen_are_tampering(code):
 ])
 def test_honest_code_is_not_tampering(code):
     assert tampering(code, PROTECTED) == [], code
+
+
+REFERENCE_BEHIND_A_NAME = {  # the notebook's own EchoServer (``server = socketlab.EchoServer(…).start()``)
+    "a list": "helpers = [server]\n\ndef serve_one_client(listener):\n    conn, peer = listener.accept()\n"
+              "    with conn:\n        helpers[0].handle(conn, 0)\n",
+    "a method": "def serve_one_client(listener):\n    conn, peer = listener.accept()\n    server.handle(conn, 0)\n",
+    "its class": "kind = type(server)\n\ndef serve_one_client(listener):\n    conn, peer = listener.accept()\n"
+                 "    kind().handle(conn, 0)\n",
+}
+
+
+@pytest.mark.parametrize("answer", REFERENCE_BEHIND_A_NAME.values(), ids=REFERENCE_BEHIND_A_NAME.keys())
+def test_the_notebooks_own_servers_are_shortcuts_too(answer):
+    from test_cheaters import source, with_cell
+
+    from socketlab.instructor.build import build_graded_notebook
+    from socketlab.instructor.screen import screen
+
+    graded = build_graded_notebook(source(), [{"id": c.get("id"), "tags": c.metadata.get("tags", []), "source": c.source}
+                                              for c in with_cell("serve_one_client", answer, stub=False).cells
+                                              if c.cell_type == "code"])
+    findings, used = screen(graded, source())
+    assert not findings and "socketlab.EchoServer.start" in used.get("serve_one_client", []), used
+
+
+def test_an_honest_class_uses_no_shortcut():
+    from test_cheaters import source
+
+    from socketlab.instructor.build import build_graded_notebook
+    from socketlab.instructor.screen import screen
+
+    answers = [{"id": c.get("id"), "tags": c.metadata.get("tags", []), "source": c.source}
+               for c in source().cells if c.cell_type == "code"]
+    assert screen(build_graded_notebook(source(), answers), source()) == ([], {})

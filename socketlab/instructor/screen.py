@@ -320,6 +320,7 @@ def screen(graded: GradedNotebook, source_nb) -> tuple[list[Finding], dict[str, 
         except SyntaxError:
             continue
         bound.update(shortcuts.imported_names(_python(text)))
+        bound.update(shortcuts.derived_names(_python(text), bound))  # the notebook's own servers, panels, …
         protected |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         protected |= {(a.asname or a.name).split(".")[0] for n in ast.walk(tree)
                       if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
