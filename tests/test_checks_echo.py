@@ -207,8 +207,17 @@ def no_network(message, address):
     return message
 
 
+def never_reads(message, address):
+    with socket.create_connection(address, timeout=5) as sock:
+        sock.sendall(message.encode())
+        sock.shutdown(socket.SHUT_WR)
+        time.sleep(0.5)  # the reply arrives meanwhile, and is never read
+    return message
+
+
 WRONG_CLIENTS = {
     no_half_close: "shutdown(socket.SHUT_WR)",
+    never_reads: "before reading the whole reply",
     client_single_recv: "recv in a loop",
     counts_characters: "bytes, not characters",
     client_decodes_each_piece: "decode once",

@@ -7,7 +7,9 @@ Each check is built to fail the common wrong answers every time, not in most run
   each piece breaks;
 - a large message is sent while the reply is read slowly, so ``send`` (not
   ``sendall``) leaves bytes behind;
-- the course's server notes whether the client half-closed or was timed out;
+- the course's server notes whether the client half-closed or was timed out,
+  and replies through a small send buffer, so a client that returns what it
+  sent without reading the reply resets the connection under it;
 - a silent client, and one that crashes, come before the others.
 """
 
@@ -189,6 +191,7 @@ class _EchoJudge:
         self.connected = False
         self.ended = ""  # "half-close" or "silence"
         self.received = b""
+        self.unread = False  # the client closed with some of the reply never read
         self.thread = threading.Thread(target=self._serve, name="echo-judge", daemon=True)
         self.thread.start()
 
@@ -211,12 +214,15 @@ class _EchoJudge:
                 self.ended = "reset"
             self.received = bytes(data)
             conn.settimeout(5)
+            # A small send buffer: a large reply then goes out only as fast as the client reads it,
+            # and a client that closes without reading it all resets the connection under our sendall.
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
             try:
                 for piece in _split(self.received, 3):  # in pieces: one recv() gets only the first
                     conn.sendall(piece)
                     time.sleep(0.05)
             except OSError:
-                pass
+                self.unread = True
 
     def close(self) -> None:
         close_listener(self.listener)
@@ -260,6 +266,9 @@ def echo_client(my_echo, messages: list[str] | None = None) -> None:
                     message=preview(message), reply=preview(reply), hint=_(HINT_LOOP)))
             fail(_("sent {message}, my_echo returned {reply}: {hint}, then decode once").format(
                 message=preview(message), reply=preview(reply), hint=_(HINT_LOOP)))
+        if judge.unread:
+            fail(_("my_echo returned {reply}, but closed its connection before reading the whole reply from "
+                   "the server: return what you received, not the message you sent").format(reply=preview(reply)))
     print("✔ " + _("your client half-closes, reads the whole reply and decodes it"))
 
 
