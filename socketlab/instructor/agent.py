@@ -87,7 +87,7 @@ class _Agent:
             if op == "end":
                 return message
             if op == "describe":
-                self.reply({"id": message.get("id"), "value": None,
+                self.reply({"id": message.get("id"),
                             "functions": {name: self.describe(name) for name in message.get("names", [])}})
             elif op == "shortcuts":
                 self.reply({"id": message.get("id"), "used": in_function(self.namespace.get(message.get("name")))})
@@ -174,5 +174,4 @@ class _Agent:
         for socks in list(self.passed.values()):
             for sock in socks:
                 close_listener(sock)  # shutdown wakes a thread blocked on it, in accept() too
-        own = self.link.sock
-        _close_new({**self.before, id(own): own})
+        _close_new(self.before)  # (the link itself is in it: it was open before)

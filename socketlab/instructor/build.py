@@ -120,7 +120,7 @@ def _judged_cell(source: str, preamble: list[str], answers: set[str]):
     used = _names_used(source)
     needed = [line for line in dict.fromkeys(preamble) if _bound_by(line) & used]
     cell.metadata[_PLAN] = {"preamble": "\n".join(needed), "source": source,
-                            "answers": sorted(_names_used(source) & answers)}
+                            "answers": sorted(used & answers)}
     return cell
 
 
