@@ -105,7 +105,9 @@ class Program:
     """A script running in the background; its transcript fills as it prints."""
 
     def __init__(self, script, *args, name: str | None = None, cwd=None):
-        self.argv = [sys.executable, "-u", str(script), *map(str, args)]
+        # -S: no site-packages. The lab's programs are written with the standard library alone, so the
+        # course's own servers (and anything else installed) are out of their reach, however they import.
+        self.argv = [sys.executable, "-u", "-S", str(script), *map(str, args)]
         self.name = name or Path(script).name
         self.transcript = Transcript(" ".join(["python", Path(script).as_posix(), *map(str, args)]))
         self.cwd = cwd

@@ -40,6 +40,9 @@ WRONG = {
                  "    c.sendall(c.recv(3))\n", "got back"),
     "crashes": (check.server_script, ARGS + "raise NotImplementedError('your code here')\n", "NotImplementedError"),
     "uses the course": (check.server_script, "import socketlab\n" + SERVER, "socket module"),
+    # out of sight of the source's reading: not installed, as far as the program can tell
+    "imports the course unseen": (check.server_script, "lab = __import__('socket' + 'lab')\n" + SERVER,
+                                  "ModuleNotFoundError"),
     "no half-close": (check.client_script, CLIENT.replace("    sock.shutdown(socket.SHUT_WR)\n", ""), "SHUT_WR"),
     "first recv only": (check.client_script, ARGS + "MESSAGE = ' '.join(sys.argv[3:])\n"
                         "with socket.create_connection((HOST, PORT), timeout=5) as s:\n    s.sendall(MESSAGE.encode())\n"
