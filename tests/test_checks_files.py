@@ -103,7 +103,12 @@ def stub(*args):
     raise NotImplementedError("your code here")
 
 
+def hard_coded_eof(sock, n):
+    raise EOFError("expected 1000 bytes, got 437")  # the numbers an earlier check always used
+
+
 WRONG_RECV_EXACTLY = {
+    hard_coded_eof: "say how many bytes",
     single_recv: "call it in a loop",
     reads_past_n: "min(n - len(data)",
     no_end_test: "when recv returns b'' the stream has ended for good: raise EOFError",
@@ -535,7 +540,19 @@ def course_client(path, address):
     return socketlab.send_file(path, address).saved_name
 
 
+def always_refused(path, address):
+    raise ValueError("too-large io-error")  # whatever the server says
+
+
+def sends_then_raises(path, address):
+    with socket.create_connection(address, timeout=5) as sock:
+        sock.sendall(protocol.build_header(Path(path).stat().st_size, Path(path).name))
+    raise ValueError("too-large io-error")
+
+
 WRONG_CLIENTS = {
+    always_refused: (check.file_client_refusals, "raised before it had sent its header"),
+    sends_then_raises: (check.file_client_refusals, "send the file, then raise on the reply you read"),
     counts_text_characters: (check.file_client, "number of characters"),
     reencodes: (check.file_client, "as they are"),
     read_text_default: (check.file_client, "a file is bytes, not text"),

@@ -47,6 +47,9 @@ WRONG = {
     "first recv only": (check.client_script, ARGS + "MESSAGE = ' '.join(sys.argv[3:])\n"
                         "with socket.create_connection((HOST, PORT), timeout=5) as s:\n    s.sendall(MESSAGE.encode())\n"
                         "    s.shutdown(socket.SHUT_WR)\n    print(s.recv(1000).decode(errors='replace'))\n", "whole reply"),
+    "never reads": (check.client_script, ARGS + "MESSAGE = ' '.join(sys.argv[3:])\n"
+                    "s = socket.create_connection((HOST, PORT), timeout=5)\ns.sendall(MESSAGE.encode())\n"
+                    "s.shutdown(socket.SHUT_WR)\nprint(MESSAGE)\n", "before reading the whole reply"),
     "own message": (check.client_script, CLIENT.replace('" ".join(sys.argv[3:]) or "Привіт"', '"hello"'), "should send MESSAGE"),
 }
 

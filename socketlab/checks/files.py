@@ -15,6 +15,7 @@ Each check is built to fail the common wrong answers every time, not in most run
 from __future__ import annotations
 
 import hashlib
+import random
 import socket
 import tempfile
 import threading
@@ -122,27 +123,31 @@ def recv_exactly(my_recv_exactly) -> None:
 
 
 def recv_exactly_eof(my_recv_exactly) -> None:
-    """Exercise 4: a stream that ends after 437 of 1000 bytes: EOFError, saying so."""
+    """Exercise 4: a stream that ends after some of the n bytes asked for: EOFError, saying so.
+
+    The numbers are drawn afresh each time: only code that counts what came can name them.
+    """
     no_shortcuts(my_recv_exactly)
+    n = random.randint(900, 1100)
+    came = random.randint(300, 600)
     ours, theirs = _pair()
     with ours, theirs:
-        ours.sendall(b"x" * 437)
+        ours.sendall(b"x" * came)
         ours.shutdown(socket.SHUT_WR)
-        kind, value = _run(my_recv_exactly, (theirs, 1000), theirs, timeout=3)
+        kind, value = _run(my_recv_exactly, (theirs, n), theirs, timeout=3)
+    sent = _("sent {came} of {n} bytes and closed").format(came=came, n=n)
     if kind == "running":
-        fail(_("sent 437 of 1000 bytes and closed; my_recv_exactly was still running 3 s later (its socket was "
-               "closed to stop it): {hint}").format(hint=_(HINT_EOF)))
+        fail(_("{sent}; my_recv_exactly was still running 3 s later (its socket was closed to stop it): "
+               "{hint}").format(sent=sent, hint=_(HINT_EOF)))
     if kind == "ok":
         got = f"{preview(value)}" if isinstance(value, (bytes, bytearray)) else repr(value)
-        fail(_("sent 437 of 1000 bytes and closed; my_recv_exactly returned {got}: {hint}").format(
-            got=got, hint=_(HINT_EOF)))
+        fail(_("{sent}; my_recv_exactly returned {got}: {hint}").format(sent=sent, got=got, hint=_(HINT_EOF)))
     if not isinstance(value, EOFError):
-        raise raised("my_recv_exactly", value, _("sent 437 of 1000 bytes and closed: {hint}").format(
-            hint=_(HINT_EOF))) from None
-    if "1000" not in str(value) or "437" not in str(value):
-        fail(_("sent 437 of 1000 bytes and closed; my_recv_exactly raised {error}: say how many "
-               "bytes were expected and how many came, e.g. {example}").format(
-            error=f"EOFError({str(value)!r})", example="EOFError(f'expected {n} bytes, got {len(data)}')"))
+        raise raised("my_recv_exactly", value, f"{sent}: {_(HINT_EOF)}") from None
+    if str(n) not in str(value) or str(came) not in str(value):
+        fail(_("{sent}; my_recv_exactly raised {error}: say how many bytes were expected and how many came, "
+               "e.g. {example}").format(sent=sent, error=f"EOFError({str(value)!r})",
+                                        example="EOFError(f'expected {n} bytes, got {len(data)}')"))
     print("✔ " + _("my_recv_exactly says clearly when the stream ended early"))
 
 
@@ -522,6 +527,12 @@ def file_client_refusals(my_send_file, folder=None) -> None:
             text = str(exc)
             if isinstance(exc.error, NotImplementedError) or exc.timed_out:
                 raise
+            # An error counts only after the exchange it answers: the header, or the whole body, came.
+            came = judge.header.startswith(b"FILE ") if "first" in options else judge.body == TEXT.encode()
+            if not came:
+                fail(_("the server {what}, but my_send_file raised before it had sent {part}: send the file, "
+                       "then raise on the reply you read").format(
+                    what=what, part=_("its header") if "first" in options else _("the whole file")))
             if code is not None and code in text:
                 continue
             if code is None and exc.error is not None:

@@ -114,6 +114,9 @@ def client_script(path) -> None:
         fail(_("{name} did not print the whole reply ({length} characters): read until recv returns "
                "b'', then print the decoded text; it printed {printed}").format(
             name=path.name, length=len(message), printed=preview(transcript.text())))
+    if judge.unread:
+        fail(_("{name} printed the message, but closed its connection before reading the whole reply: print "
+               "what you received, not what you sent").format(name=path.name))
     if transcript.returncode != 0:
         fail(_("{name} ended with exit status {status}: {error}").format(
             name=path.name, status=transcript.returncode, error=_last_error(transcript)))
