@@ -19,6 +19,10 @@ PROTECTED = {"socketlab", "check"}
     # code the screen never reads: a module of the student's own, written by %%writefile, imported
     "%%writefile helper.py\nimport sys\n",
     "%%writefile lab/../helper.py\nimport sys\n",
+    # a lab program that puts site-packages back and imports the course by a built name
+    "%%writefile lab/server.py\nimport sys\nsys.path += ['/usr/lib/python3/dist-packages']\n",
+    "%%writefile lab/server.py\nsl = __import__('socket' + 'lab')\n",
+    "%%writefile lab/client.py\nimport importlib\nsl = importlib.import_module('socket' + 'lab')\n",
     "import helper\n",
     "import lab.server\n",
     "from . import helper\n",

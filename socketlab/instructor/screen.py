@@ -176,6 +176,10 @@ def tampering(source: str, protected: set[str]) -> list[tuple[int, str]]:
                 flag(node, "runs a cell magic other than %%writefile")
             elif not _LAB_FILE.match(str(getattr(node.args[1], "value", "")) if len(node.args) > 1 else ""):
                 flag(node, "writes a file outside lab/")
+            elif len(node.args) > 2 and isinstance(node.args[2], ast.Constant) and isinstance(node.args[2].value, str):
+                # the lab's program is code too, run by the grader: the same rules (sys.path, __import__, …)
+                where = str(node.args[1].value).split()[-1]
+                found += [(node.lineno + line, f"{where}: {what}") for line, what in tampering(node.args[2].value, set())]
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
             name = node.args[1] if len(node.args) > 1 else None
             if not (isinstance(name, ast.Constant) and isinstance(name.value, str) and not name.value.startswith("_")
