@@ -169,10 +169,7 @@ def derived_names(source: str, bound: dict[str, str]) -> dict[str, str]:
             made = course_object(node.func)
             # An instance of a class, what a method of an object gives (``EchoServer().start()``), a
             # container walked: an object of the course's. What a module's function returns is data.
-            owner = made.rsplit(".", 1)[0] if made else ""
-            if made and (_is_class(made) or _is_class(owner)):
-                return made
-            return None
+            return made if made and _is_class(made) else None
         if isinstance(node, (ast.List, ast.Tuple, ast.Set, ast.Dict)):
             items = node.values if isinstance(node, ast.Dict) else node.elts
             return next(filter(None, map(course_object, items)), None)

@@ -216,7 +216,6 @@ class Judge:
         self.listener.bind(self.path)
         self.listener.listen(4)
         self.namespace: dict = {}  # the instructor's imports, kept from cell to cell
-        self.cell: int | None = None
         self.plan: dict | None = None
         self.worker: threading.Thread | None = None
         self.session: _Session | None = None
@@ -224,12 +223,13 @@ class Judge:
         os.environ[ENV] = self.path  # the kernel, started later, inherits it
         threading.Thread(target=self._accept, name="judge", daemon=True).start()
 
-    def begin(self, cell: int, plan: dict | None) -> None:
+    def begin(self, plan: dict | None) -> None:
+        """A cell starts: its plan, or None for a cell with no check."""
         with self.state:
-            self.cell, self.plan, self.worker, self.session = cell, plan, None, None
+            self.plan, self.worker, self.session = plan, None, None
 
-    def finish(self, cell: int) -> dict | None:
-        """The verdict on ``cell`` (None if it had no plan); a check still running is stopped."""
+    def finish(self) -> dict | None:
+        """The verdict on the cell begun last (None if it had no plan); a check still running is stopped."""
         with self.state:
             plan, worker, session = self.plan, self.worker, self.session
             self.plan = None  # no agent may start this cell's check from now on

@@ -118,7 +118,7 @@ def pytest_runtest_call(item):
         yield
         return
     if _judge is not None and hasattr(item, "cell_num"):
-        _judge.begin(item.cell_num, plan_of(item.cell))
+        _judge.begin(plan_of(item.cell))
     get_message = kernel.get_message
 
     def recording(stream, timeout=None):
@@ -133,7 +133,7 @@ def pytest_runtest_call(item):
     finally:
         kernel.get_message = get_message
         if _judge is not None and hasattr(item, "cell_num"):
-            item._judged = _judge.finish(item.cell_num)
+            item._judged = _judge.finish()
 
 
 @pytest.hookimpl(hookwrapper=True)
