@@ -5,6 +5,7 @@ notebook's kernel is: its answers, then the agent. What the kernel's code does
 to the course's checks, clients or servers changes nothing the judge decides.
 """
 
+import inspect
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_checks_files import my_recv_exactly
 
 from socketlab.instructor.agent import ENV
 from socketlab.instructor.build import JUDGED
@@ -32,8 +34,14 @@ def serve_one_client(listener):
     raise NotImplementedError("your code here")
 """
 SERVE = "import socketlab.instructor.agent as _agent\n_agent.serve(globals())\n"
-ECHO_PLAN = {"preamble": "from socketlab.checks import echo as check", "source": "check.echo_server(serve_one_client)",
-             "answers": ["serve_one_client"]}
+
+
+def plan(module: str, source: str, answer: str) -> dict:
+    """A check cell's plan, as the build writes it: ``source`` with ``check`` the checks of ``module``."""
+    return {"preamble": f"from socketlab.checks import {module} as check", "source": source, "answers": [answer]}
+
+
+ECHO_PLAN = plan("echo", "check.echo_server(serve_one_client)", "serve_one_client")
 
 
 @pytest.fixture
@@ -51,10 +59,10 @@ def kernel_cell(judge, plan: dict | None, code: str, *, cell: int = 3) -> tuple[
     """Run ``code`` as a kernel would run a check cell while the judge holds ``plan`` for it."""
     script = Path(judge.folder) / f"cell{cell}.py"
     script.write_text(textwrap.dedent(code), encoding="utf-8")
-    judge.begin(cell, plan)
+    judge.begin(plan)
     done = subprocess.run([sys.executable, str(script)], env={**os.environ, ENV: judge.path},
                           capture_output=True, text=True, timeout=90)
-    return judge.finish(cell), done
+    return judge.finish(), done
 
 
 def test_an_honest_answer_passes_and_the_kernel_shows_the_checks_line(judge):
@@ -145,31 +153,21 @@ def test_a_listener_the_kernel_accepts_on_is_counted_by_the_judge(judge):
     assert not verdict["passed"] and "never accepted" not in verdict["message"], verdict
 
 
-FILE_PLAN = {"preamble": "from socketlab.checks import files as check",
-             "source": "check.recv_exactly(my_recv_exactly)\ncheck.recv_exactly_eof(my_recv_exactly)",
-             "answers": ["my_recv_exactly"]}
-RECV_EXACTLY = """
-def my_recv_exactly(sock, n):
-    data = bytearray()
-    while len(data) < n:
-        chunk = sock.recv(min(n - len(data), 65536))
-        if not chunk:
-            raise EOFError(f"expected {n} bytes, got {len(data)}")
-        data += chunk
-    return bytes(data)
-"""
+FILE_PLAN = plan("files", "check.recv_exactly(my_recv_exactly)\ncheck.recv_exactly_eof(my_recv_exactly)",
+                 "my_recv_exactly")
+RECV_EXACTLY = inspect.getsource(my_recv_exactly)  # the reference answer of the checks' own tests
 
 
 def test_a_socket_handed_to_the_kernel_is_the_judges_connection(judge):
     verdict, done = kernel_cell(judge, FILE_PLAN, RECV_EXACTLY + SERVE)
     assert verdict["passed"], (verdict, done.stderr[-2000:])
-    spins = RECV_EXACTLY.replace("raise EOFError(f\"expected {n} bytes, got {len(data)}\")", "continue")
+    spins = RECV_EXACTLY.replace('raise EOFError(f"expected {n} bytes, got {len(data)} before the connection closed")',
+                                 "continue")
     verdict, _ = kernel_cell(judge, FILE_PLAN, spins + SERVE, cell=4)
     assert not verdict["passed"] and "EOFError" in verdict["message"], verdict
 
 
-CONCURRENCY_PLAN = {"preamble": "from socketlab.checks import concurrency as check",
-                    "source": "check.thread_per_client(serve_concurrently)", "answers": ["serve_concurrently"]}
+CONCURRENCY_PLAN = plan("concurrency", "check.thread_per_client(serve_concurrently)", "serve_concurrently")
 THREADS_THAT_DIE = """
 import threading
 def serve_concurrently(listener, count):
@@ -194,8 +192,7 @@ def test_a_thread_that_dies_in_the_kernel_is_named_by_the_judge(judge):
     assert "ConnectionResetError" in verdict["message"]
 
 
-ASYNC_PLAN = {"preamble": "from socketlab.checks import concurrency as check",
-              "source": "await check.asyncio_handler(handle_echo)", "answers": ["handle_echo"]}
+ASYNC_PLAN = plan("concurrency", "await check.asyncio_handler(handle_echo)", "handle_echo")
 HANDLER = """
 import asyncio
 async def handle_echo(reader, writer):
@@ -262,16 +259,16 @@ def test_a_check_that_outlives_its_cell_decides_nothing_for_the_next(judge, monk
     release = tmp_path / "release"
     script = tmp_path / "early.py"
     script.write_text(f"RELEASE = {str(release)!r}\n" + EARLY_END, encoding="utf-8")
-    judge.begin(3, {**ECHO_PLAN, "source": "check.echo_server(serve_one_client, messages=[b'hi'])"})
+    judge.begin({**ECHO_PLAN, "source": "check.echo_server(serve_one_client, messages=[b'hi'])"})
     kernel = subprocess.Popen([sys.executable, str(script)], env={**os.environ, ENV: judge.path})
     try:
         deadline = time.monotonic() + 30
         while not Path(f"{release}.started").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        first = judge.finish(3)  # the cell "ended": its check is still waiting for its echo
+        first = judge.finish()  # the cell "ended": its check is still waiting for its echo
         still_running, its_session = judge.worker, judge.session
         assert first["passed"] is False and still_running.is_alive(), (first, its_session.verdict)
-        judge.begin(4, ECHO_PLAN)
+        judge.begin(ECHO_PLAN)
         subprocess.run([sys.executable, "-c", "import os, socket\ns = socket.socket(socket.AF_UNIX)\n"
                         "s.connect(os.environ['SOCKETLAB_JUDGE'])\ns.close()\n"], env={**os.environ, ENV: judge.path},
                        timeout=60)
@@ -279,7 +276,7 @@ def test_a_check_that_outlives_its_cell_decides_nothing_for_the_next(judge, monk
         release.touch()
         still_running.join(20)  # ...and then the first one passed
         assert its_session.verdict == {"passed": True, "message": ""}
-        assert judge.finish(4)["passed"] is False
+        assert judge.finish()["passed"] is False
     finally:
         release.touch()
         kernel.kill()
