@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import studentside
 from .i18n import _
 
 __all__ = ["Program", "Transcript", "free_port", "wait_listening", "run", "two_terminals", "stop_programs"]
@@ -105,9 +106,7 @@ class Program:
     """A script running in the background; its transcript fills as it prints."""
 
     def __init__(self, script, *args, name: str | None = None, cwd=None):
-        # -S: no site-packages. The lab's programs are written with the standard library alone, so the
-        # course's own servers (and anything else installed) are out of their reach, however they import.
-        self.argv = [sys.executable, "-u", "-S", str(script), *map(str, args)]
+        self.argv = [sys.executable, "-u", str(script), *map(str, args)]
         self.name = name or Path(script).name
         self.transcript = Transcript(" ".join(["python", Path(script).as_posix(), *map(str, args)]))
         self.cwd = cwd
@@ -119,7 +118,7 @@ class Program:
             old = _running.pop(self.name, None)
             if old is not None:
                 old.stop()
-            env = {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1"}
+            env = {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1", **studentside.program_env()}
             self.process = subprocess.Popen(
                 self.argv, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)

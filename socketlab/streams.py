@@ -101,8 +101,12 @@ def recv_line(sock: socket.socket, limit: int = 1024) -> bytes:
         # Consume only what we keep; if no newline yet, take what is there so the
         # next peek blocks until new bytes arrive instead of spinning.
         take = end + 1 if end >= 0 else len(peeked)
-        line += recv_exactly(sock, take)
-        if end >= 0:
+        # The bytes peeked are in the socket already, so recv hands them over at once; a shorter
+        # piece (never seen on TCP) is peeked again. (No recv_exactly here: recv_line is what an
+        # exercise may use, recv_exactly is an exercise's answer; see socketlab.studentside.)
+        got = sock.recv(take)
+        line += got
+        if end >= 0 and len(got) == take:
             return bytes(line)
         if len(line) >= limit:
             raise LineTooLong(limit)

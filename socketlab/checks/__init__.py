@@ -17,39 +17,20 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import gc
-import os
 import select
 import socket
 import threading
-import traceback
 from typing import Callable, Iterator
 
 from .. import shortcuts
 from ..i18n import _, ngettext
 from ..streams import close_with_reset
+from .harness import (CheckFailed, _close_new, _Listener, _open_sockets, _student_frames,  # noqa: F401
+                      close_listener, show_in_notebook)
 
-__all__ = ["CheckFailed", "Shortcut", "fail", "no_shortcuts", "student_server", "call_student", "preview",
+__all__ = ["CheckFailed", "fail", "no_shortcuts", "student_server", "call_student", "preview",
            "send_slowly", "send_and_reset"]
 
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class CheckFailed(AssertionError):
-    """A check that failed: its message is what the student reads, and all they need.
-
-    Its message is in the student's language, so code that must know why a check
-    failed asks these instead of reading the text: ``error``, the exception the
-    student's code raised (None if it did not raise); ``timed_out``, whether it
-    overran its time limit.
-    """
-
-    error: BaseException | None = None
-    timed_out: bool = False
-
-
-class Shortcut(CheckFailed):
-    """An answer that calls the course's reference implementation."""
 
 
 def fail(text: str) -> None:
@@ -72,29 +53,13 @@ def preview(data, limit: int = 40) -> str:
 
 
 def no_shortcuts(function) -> None:
-    """Fail with one line if ``function`` (or a function of the notebook it calls) uses the answer key."""
+    """Say in one line (before the check's own) if ``function`` uses the course's code, which the grader
+    does not give it: here the check may pass, graded it will not (see :mod:`socketlab.shortcuts`)."""
     used = shortcuts.in_function(function)
     if used:
         name = getattr(function, "__name__", None) or _("your function")
-        raise Shortcut("✘ " + _("{name} uses {names} from the course: {fix}").format(
-            name=name, names=", ".join(used), fix=fix_shortcut())) from None
-
-
-def fix_shortcut() -> str:
-    """:data:`socketlab.shortcuts.FIX` in the current language."""
-    # TRANSLATORS: the same words as socketlab.shortcuts.FIX, said to an answer that calls the course's code.
-    fixed = _("write it yourself with the socket module")
-    return fixed if shortcuts.FIX == "write it yourself with the socket module" else shortcuts.FIX
-
-
-def _student_frames(exc: BaseException) -> str:
-    """The traceback of ``exc`` with only the student's frames (not the course's, not the standard library's)."""
-    if getattr(exc, "remote_frames", None) is not None:  # raised in the kernel, judged elsewhere: as it was told
-        return exc.remote_frames
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not f.filename.startswith(_PACKAGE) and not f.filename.startswith(os.path.dirname(os.__file__))]
-    lines = [f"    {f.name}(), line {f.lineno}: {(f.line or '').strip()}" for f in frames[-4:]]
-    return "\n".join(lines)
+        print("⚠ " + _("{name} uses {names}, which is not there when graded: there it fails this check; "
+                       "write it yourself with the socket module").format(name=name, names=", ".join(used)))
 
 
 def raised(who: str, exc: BaseException, hint: str = "") -> CheckFailed:
@@ -107,51 +72,6 @@ def raised(who: str, exc: BaseException, hint: str = "") -> CheckFailed:
     failure = CheckFailed(f"✘ {line}" + (f"\n{frames}" if frames else ""))
     failure.error = exc
     return failure
-
-
-# ---- the sockets a student's code opened, closed under it ------------------------------------------
-
-
-def _open_sockets() -> dict[int, socket.socket]:
-    return {id(s): s for s in gc.get_objects() if isinstance(s, socket.socket) and s.fileno() != -1}
-
-
-# Called by _close_new too: where the student's code runs in another process (a graded notebook's
-# kernel, see socketlab.instructor.judge), each closes the sockets it opened there.
-closers: list[Callable[[], None]] = []
-
-
-def _close_new(before: dict[int, socket.socket]) -> None:
-    """Close every socket opened since ``before``: a thread blocked or spinning on one wakes up and ends."""
-    for close_theirs in list(closers):
-        close_theirs()
-    for key, sock in _open_sockets().items():
-        if key not in before:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-
-class _Listener(socket.socket):
-    """The listener a student's server gets: it remembers what it accepted (and can time it out)."""
-
-    def __init__(self, *args, conn_timeout: float | None = None, send_buffer: int | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.accepted: list[socket.socket] = []
-        self.conn_timeout = conn_timeout
-        self.send_buffer = send_buffer
-        self.on_accept: Callable[[], None] | None = None
-
-    def accept(self):
-        conn, peer = super().accept()
-        self.accepted.append(conn)
-        if self.on_accept is not None:
-            self.on_accept()
-        if self.conn_timeout is not None:
-            conn.settimeout(self.conn_timeout)
-        if self.send_buffer is not None:  # a small buffer: a single send() cannot take a large reply
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
-        return conn, peer
 
 
 class Session:
@@ -285,13 +205,6 @@ def call_student(function: Callable, *args, timeout: float = 10.0, on_timeout: s
     return value
 
 
-def close_listener(listener: socket.socket) -> None:
-    """Close a listening socket and wake a thread blocked in its accept() (a plain close does not, on Linux)."""
-    with contextlib.suppress(OSError):
-        listener.shutdown(socket.SHUT_RDWR)
-    listener.close()
-
-
 # ---- clients that misbehave on purpose -------------------------------------------------------------
 
 
@@ -315,23 +228,4 @@ def send_and_reset(address, data: bytes, *, timeout: float = 5.0) -> None:
     close_with_reset(sock)
 
 
-# ---- in a notebook: a failed check is its one line, not a traceback -------------------------------
-
-
-def _show_in_notebook() -> None:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
-    if shell is None:
-        return
-
-    def short(shell, etype, value, tb, tb_offset=None):
-        # Shown as the cell's error (the grader sees it as one); only the message, in red.
-        shell._showtraceback(etype, value, [f"\x1b[31m{line}\x1b[0m" for line in str(value).splitlines()])
-
-    shell.set_custom_exc((CheckFailed,), short)
-
-
-_show_in_notebook()
+show_in_notebook()

@@ -22,6 +22,7 @@ import time
 
 from ..i18n import N_, _
 from . import fail, no_shortcuts, preview, raised, send_and_reset, student_server
+from .harness import HandlerHost
 from .echo import _large_exchange
 
 __all__ = ["thread_per_client", "asyncio_handler"]
@@ -117,86 +118,6 @@ def thread_per_client(serve_concurrently, count: int = 4) -> None:
 
 
 # ---- exercise 8: an asyncio handler ---------------------------------------------------------------
-
-
-class _LoopWatch:
-    """Notices when the event loop stops running: a ticker that should wake every 10 ms."""
-
-    def __init__(self):
-        self.worst = 0.0
-        self.task = asyncio.get_running_loop().create_task(self._tick())
-
-    async def _tick(self) -> None:
-        loop = asyncio.get_running_loop()
-        last = loop.time()
-        while True:
-            await asyncio.sleep(0.01)
-            now = loop.time()
-            self.worst = max(self.worst, now - last - 0.01)
-            last = now
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-
-
-class HandlerHost:
-    """The server side of the asyncio check: the student's handler, behind the course's watchers.
-
-    It runs in the event loop of whoever starts it: the notebook's, or in a graded
-    notebook the kernel's, for a check judged elsewhere (``handle_echo.host()``).
-    """
-
-    def __init__(self):
-        self.errors: list[BaseException] = []
-        self.writers: list = []
-        self.buffered = 0
-
-    @classmethod
-    async def start(cls, handle_echo, listener: socket.socket | None = None) -> "HandlerHost":
-        host = cls()
-
-        async def serve(reader, writer) -> None:
-            sock = writer.get_extra_info("socket")
-            with contextlib.suppress(OSError, AttributeError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
-            host.writers.append(writer)
-            try:
-                await handle_echo(reader, writer)
-            except Exception as exc:  # judged by the check, never printed
-                host.errors.append(exc)
-                writer.close()
-
-        host.server = (await asyncio.start_server(serve, sock=listener) if listener is not None
-                       else await asyncio.start_server(serve, "127.0.0.1", 0))
-        host.address = host.server.sockets[0].getsockname()[:2]
-        host.watch = _LoopWatch()
-        host.buffers = asyncio.get_running_loop().create_task(host._watch_buffers())
-        return host
-
-    async def _watch_buffers(self) -> None:
-        while True:
-            for writer in self.writers:
-                with contextlib.suppress(Exception):
-                    self.buffered = max(self.buffered, writer.transport.get_write_buffer_size())
-            await asyncio.sleep(0.005)
-
-    async def status(self) -> tuple[list[BaseException], float, int]:
-        """What the handler raised, the loop's longest stop (s), the most bytes buffered for a client."""
-        return list(self.errors), self.watch.worst, self.buffered
-
-    async def stop(self) -> tuple[list[BaseException], float, int]:
-        self.buffers.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.buffers
-        await self.watch.stop()
-        self.server.close()
-        for writer in self.writers:  # a handler still waiting on its client ends now
-            with contextlib.suppress(Exception):  # closed already
-                writer.transport.abort()
-        await asyncio.sleep(0)
-        return await self.status()
 
 
 def _is_coroutine_function(function) -> bool:

@@ -2,8 +2,9 @@
 
 Each script runs as ``python SCRIPT HOST PORT [MESSAGE…]`` on a free port,
 against the course's own client or server, and against the student's other
-script. A script that imports socketlab is refused: the lab's programs are
-written with the socket module alone.
+script. They run as when graded: the package they find is its student side
+(:mod:`socketlab.studentside`), so a program built on the course's own servers
+fails here as it will there.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import socket
 import tempfile
 from pathlib import Path
 
-from .. import shortcuts
 from ..programs import Program, _listening, free_port, run
 from ..i18n import _, ngettext
-from . import fail, fix_shortcut, preview
+from . import fail, preview
 from .echo import _echo_once, _EchoJudge
 
 __all__ = ["server_script", "client_script", "scripts_together", "restarts_at_once", "file_server_script",
@@ -29,10 +29,6 @@ def _readable(path) -> Path:
     path = Path(path)
     if not path.is_file():
         fail(_("there is no {path}: run the %%writefile cell above first").format(path=path))
-    used = shortcuts.in_source(path.read_text(encoding="utf-8", errors="replace"), {}, frozenset())
-    if used:
-        fail(_("{name} uses {names} from the course: {fix}").format(name=path.name, names=", ".join(used),
-                                                                   fix=fix_shortcut()))
     return path
 
 

@@ -20,8 +20,8 @@ import os
 import socket
 import threading
 
-from ..checks import CheckFailed, _close_new, _Listener, _open_sockets, _student_frames, close_listener
-from ..shortcuts import in_function
+from ..checks.harness import (CheckFailed, HandlerHost, _close_new, _Listener, _open_sockets, _student_frames,
+                              close_listener, show_in_notebook)
 from .link import Link, decode, encode, encode_error
 
 __all__ = ["serve", "serve_async", "ENV"]
@@ -89,8 +89,6 @@ class _Agent:
             if op == "describe":
                 self.reply({"id": message.get("id"),
                             "functions": {name: self.describe(name) for name in message.get("names", [])}})
-            elif op == "shortcuts":
-                self.reply({"id": message.get("id"), "used": in_function(self.namespace.get(message.get("name")))})
             elif op == "call":
                 threading.Thread(target=self.call, args=(message, fds), daemon=True,
                                  name=f"student-call-{message.get('id')}").start()
@@ -138,8 +136,6 @@ class _Agent:
 
     def hosting(self, message: dict, fds: list[int]) -> None:
         """The asyncio check's server, in the kernel's own event loop."""
-        from ..checks.concurrency import HandlerHost
-
         call_id, op, key = message.get("id"), message.get("op"), message.get("host")
         try:
             if op == "aserve":

@@ -8,35 +8,30 @@ are removed. Cells tagged ``demo`` are left out.
 Where the grader can judge (:mod:`socketlab.instructor.judge`: a system that
 passes sockets between processes), a check cell's code is not given to the
 kernel at all. The cell runs the kernel's agent, and its *plan* (the check's
-code, the imports it needs, the answers it calls) goes into the cell's
-metadata, for the judge alone.
+code, the imports it needs, the answers it calls) is kept in
+:attr:`GradedNotebook.plans`, which the grader hands to the judge alone: no file
+the kernel can read holds it.
 
-Each check is followed by its **sealed twin**: the same check run once more
-with every answer of the notebook replaced by a stub, then the answers put
-back. The twin must fail, and its failure must be seen (an error shown *and*
-an execute reply saying ``error``). A kernel whose error reporting the
-student silenced or rewrote cannot show both, and the notebook is graded
-``tampered``.
+Hidden tests run last, after every other cell: nothing a student's code learns
+while one runs can reach a cell whose outputs go on the student's page.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-import secrets
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import nbformat
 
-from .release import hidden_tests, strip_hidden_tests, strip_solutions, tags
+from .release import hidden_tests as hidden_tests_of, strip_hidden_tests, strip_solutions, tags
 
 __all__ = ["GradedCheck", "GradedNotebook", "build_graded_notebook", "sanitize_student_code", "defined_functions",
-           "JUDGED", "plan_of", "check_source"]
+           "JUDGED"]
 
 # Judged outside the kernel where sockets can be handed from process to process (not on Windows).
 JUDGED = hasattr(socket, "send_fds")
-_PLAN = "socketlab_judge"  # the cell metadata that holds a check's plan
 
 # Comments that change how nbval treats a cell ("# NBVAL_SKIP", …): never taken from a student.
 _NBVAL_MARKER = re.compile(r"^[ \t]*#+[ \t]*(NBVAL_|PYTEST_VALIDATE_)\w*[ \t]*$", re.M)
@@ -71,21 +66,21 @@ class GradedCheck:
     name: str
     points: int
     visible_cell: int
-    hidden_cell: int | None  # the hidden tests run as a cell of their own, to be named but not shown
-    sealed_cell: int | None = None  # the check against stubs: must fail, visibly
-    uses: frozenset[str] = frozenset()  # the answers (function names) it calls
+    hidden_cell: int | None  # the hidden tests run as a cell of their own, at the end: named, never shown
 
 
 @dataclass
 class GradedNotebook:
     nb: object
     checks: list[GradedCheck]
-    # (instructor's solution cell, the student's source for it or None): what the screen reads
+    # (instructor's solution cell, the student's source for it or None)
     solutions: list[tuple[object, str | None]] = field(default_factory=list)
-    # for each cell of ``nb``: what it is ("solution", "check", "hidden", "sealed", "code") and the index of
-    # the instructor's cell it came from: what a feedback page may show (never "hidden" or "sealed")
+    # for each cell of ``nb``: what it is ("solution", "check", "hidden", "code") and the index of
+    # the instructor's cell it came from: what a feedback page may show (never "hidden")
     roles: list[str] = field(default_factory=list)
     origins: list[int] = field(default_factory=list)
+    # the judge's plan for each judged cell, by cell number: for the judge alone
+    plans: dict[int, dict] = field(default_factory=dict)
 
 
 def _imports(source: str) -> list[str]:
@@ -110,7 +105,7 @@ def _awaits(source: str) -> bool:
         return False
 
 
-def _judged_cell(source: str, preamble: list[str], answers: set[str]):
+def _judged_cell(source: str, preamble: list[str], answers: set[str], *, hidden: bool = False):
     """A check cell for the judge: the kernel runs its imports and the agent; the plan is the judge's."""
     asynchronous = _awaits(source)
     call = ("await _socketlab_agent.serve_async(globals())" if asynchronous
@@ -119,9 +114,8 @@ def _judged_cell(source: str, preamble: list[str], answers: set[str]):
                                                 call]))
     used = _names_used(source)
     needed = [line for line in dict.fromkeys(preamble) if _bound_by(line) & used]
-    cell.metadata[_PLAN] = {"preamble": "\n".join(needed), "source": source,
-                            "answers": sorted(used & answers)}
-    return cell
+    plan = {"preamble": "\n".join(needed), "source": source, "answers": sorted(used & answers), "hidden": hidden}
+    return cell, plan
 
 
 def _bound_by(statement: str) -> set[str]:
@@ -130,31 +124,7 @@ def _bound_by(statement: str) -> set[str]:
     return {a.asname or a.name.split(".")[0] for a in node.names}
 
 
-def plan_of(cell) -> dict | None:
-    """The judge's plan for a graded cell, or None if the kernel judges it itself."""
-    plan = cell.get("metadata", {}).get(_PLAN)
-    return plan if isinstance(plan, dict) else None
-
-
-def check_source(cell) -> str:
-    """The check code of a graded cell, as the instructor wrote it (not the agent that stands in for it)."""
-    return (plan_of(cell) or {}).get("source", cell.source)
-
-
-def _stub_cell(functions: dict[str, bool], saved: str) -> str:
-    names = ", ".join(repr(n) for n in functions)
-    lines = [f"{saved} = {{_n: globals().get(_n) for _n in ({names},)}}"]
-    for name, is_async in functions.items():
-        lines.append(f"{'async ' if is_async else ''}def {name}(*args, **kwargs):\n"
-                     f"    raise NotImplementedError('sealed check: a stub')")
-    return "\n".join(lines)
-
-
-def _restore_cell(saved: str) -> str:
-    return f"globals().update({{_n: _f for _n, _f in {saved}.items() if _f is not None}})\ndel {saved}"
-
-
-def build_graded_notebook(source, student_cells: list[dict] | None = None, *, sealed: bool = True,
+def build_graded_notebook(source, student_cells: list[dict] | None = None, *,
                           judged: bool = JUDGED) -> GradedNotebook:
     """The notebook to run for one student; ``student_cells`` are their code cells (``id``, ``tags``, ``source``)."""
     student_cells = student_cells or []
@@ -163,11 +133,17 @@ def build_graded_notebook(source, student_cells: list[dict] | None = None, *, se
     solutions_seen = 0
     cells: list = []
     graded = GradedNotebook(nbformat.v4.new_notebook(metadata=nbformat.from_dict(source.metadata)), [])
-    answers: dict[str, bool] = {}  # every function the notebook's solution cells define
+    answers: set[str] = set()  # every function the notebook's solution cells define
     imports: list[str] = []  # the instructor's imports so far: what a check's plan starts with
+    hidden_tests: list[tuple[int, str, list[str], int]] = []  # (check, source, its imports, origin): run last
 
-    def add(text: str, role: str, *, check: bool = False) -> int:
-        cells.append(_judged_cell(text, imports, set(answers)) if check and judged else nbformat.v4.new_code_cell(text))
+    def add(text: str, role: str, origin: int, *, check: bool = False, preamble=(), hidden: bool = False) -> int:
+        if check and judged:
+            cell, plan = _judged_cell(text, list(preamble), answers, hidden=hidden)
+            graded.plans[len(cells)] = plan
+        else:
+            cell = nbformat.v4.new_code_cell(text)
+        cells.append(cell)
         graded.roles.append(role)
         graded.origins.append(origin)
         return len(cells) - 1  # nbval numbers code cells from 0
@@ -184,25 +160,20 @@ def build_graded_notebook(source, student_cells: list[dict] | None = None, *, se
             solutions_seen += 1
             student_source = sanitize_student_code(mine["source"]) if mine is not None else None
             graded.solutions.append((cell, student_source))
-            add(student_source if student_source is not None else strip_solutions(cell.source), "solution")
+            add(student_source if student_source is not None else strip_solutions(cell.source), "solution", origin)
         elif "check" in tags(cell):
-            visible_source, hidden_source = strip_hidden_tests(cell.source), hidden_tests(cell.source)
             imports.extend(_imports(cell.source))
-            visible = add(visible_source, "check", check=True)
-            hidden = add(hidden_source, "hidden", check=True) if hidden_source else None
-            uses = frozenset(_names_used(cell.source) & set(answers))
-            twin = None
-            if sealed and uses:
-                saved = f"_sealed_{secrets.token_hex(8)}"  # a name no answer can know in advance
-                add(_stub_cell(answers, saved), "sealed")
-                twin = add(visible_source, "sealed", check=True)
-                add(_restore_cell(saved), "sealed")
+            visible = add(strip_hidden_tests(cell.source), "check", origin, check=True, preamble=imports)
+            if hidden_tests_of(cell.source):
+                hidden_tests.append((len(graded.checks), hidden_tests_of(cell.source), list(imports), origin))
             name = cell.metadata.get("name", cell.get("id", f"check {len(graded.checks) + 1}"))
-            graded.checks.append(GradedCheck(str(name), int(cell.metadata.get("points", 1)), visible, hidden,
-                                             twin, uses))
+            graded.checks.append(GradedCheck(str(name), int(cell.metadata.get("points", 1)), visible, None))
         else:
             imports.extend(_imports(cell.source))
-            add(cell.source, "code")
+            add(cell.source, "code", origin)
+    for number, text, preamble, origin in hidden_tests:
+        hidden = add(text, "hidden", origin, check=True, preamble=preamble, hidden=True)
+        graded.checks[number] = replace(graded.checks[number], hidden_cell=hidden)
     graded.nb.metadata.pop("widgets", None)
     graded.nb.cells = cells
     return graded

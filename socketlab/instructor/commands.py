@@ -242,9 +242,6 @@ def cmd_grade(args) -> int:
         notes = sorted({n for r in results if r.student == student and r.note for n in r.note.split("; ")})
         for note in notes:
             print(f"{student}: {note}", file=sys.stderr)
-    tampered = sorted({(r.student, r.notebook) for r in results if r.status == "tampered"})
-    for student, notebook in tampered:
-        print(f"for review: {student} / {notebook} was graded 'tampered' (see the gradebook)", file=sys.stderr)
     print(f"\ngradebook: {out}; feedback for each student: {pages}")
     if interrupted is not None:
         print(f"socketlab grade: interrupted: {interrupted.left} notebook(s) not graded; the gradebook holds the "

@@ -6,17 +6,15 @@ grader's own process:
 
 1. the file is read safely (:func:`read_submission`): a regular file of bounded
    size, no symlink, FIFO or device, valid notebook JSON, else ``invalid``;
-2. the graded notebook is built from the instructor's
-   (:mod:`socketlab.instructor.build`) and its solution cells are screened
-   (:mod:`socketlab.instructor.screen`): tampering makes it ``tampered``,
-   a shortcut fails the checks that use that answer;
+2. the graded notebook is built from the instructor's, with the student's
+   solution cells (:mod:`socketlab.instructor.build`); nothing about how an
+   answer is written is judged;
 3. it runs under nbval in a sandbox (:mod:`socketlab.instructor.sandbox`), or
    where there is none in a plain process, one at a time;
 4. each cell's record comes back over a pipe (:mod:`socketlab.instructor.verdicts`)
-   and the verdicts are decided from it: a check passes only if nbval passed
-   it, its execute reply said ``ok`` and it showed no error, the judge passed it
-   (where it ran outside the kernel, :mod:`socketlab.instructor.judge`), and its
-   sealed twin failed visibly.
+   and the verdicts are decided from it: where the judge ran a check
+   (:mod:`socketlab.instructor.judge`), its verdict alone; elsewhere (Windows) nbval's
+   outcome, the kernel's execute reply and the errors it showed.
 
 No submission can end the run for the others: every failure of one is a
 status in its own rows. The pairs can be split across machines (``shard``, by a
@@ -43,9 +41,8 @@ from pathlib import Path
 
 import nbformat
 
-from .build import GradedCheck, build_graded_notebook, plan_of
+from .build import build_graded_notebook
 from .sandbox import Limits, Sandbox, available
-from .screen import screen
 
 __all__ = ["CheckResult", "Options", "grade", "grade_notebook", "read_submission", "InvalidSubmission",
            "GradingInterrupted", "in_shard", "parse_shard"]
@@ -65,7 +62,7 @@ class CheckResult:
     check: str
     points: int
     max_points: int
-    status: str  # passed, failed, error, skipped, timeout, not run, missing, invalid, tampered
+    status: str  # passed, failed, error, skipped, timeout, not run, missing, invalid
     message: str = ""
     hidden: bool = False  # the hidden tests failed: named to the student, not shown
     sandbox: str = ""     # "bwrap", or why there was none
@@ -155,16 +152,24 @@ def _stop_all() -> None:
         _kill_tree(proc)
 
 
-def _run(nb, data_dir: Path | None, options: Options, slot: int) -> tuple[dict[int, dict], bool, str]:
-    """Run a graded notebook; returns (records by cell number, timed out, sandbox description)."""
+def _run(nb, data_dir: Path | None, options: Options, slot: int,
+         plans: dict[int, dict] | None = None) -> tuple[dict[int, dict], bool, str]:
+    """Run a graded notebook (``plans``: its judge's, by cell number); returns (records by cell number,
+    timed out, sandbox description)."""
     with tempfile.TemporaryDirectory(prefix="socketlab-grade-") as tmp:
         tmp = Path(tmp)
         nbformat.write(nb, tmp / "submission.ipynb")
+        # The plans reach the judge as a file with no name, open only in the run's first program.
+        plans_file = tempfile.TemporaryFile()
+        plans_file.write(json.dumps({str(k): v for k, v in (plans or {}).items()}).encode())
+        plans_file.seek(0)
+        plans_fd = plans_file.fileno()
         (tmp / "pytest.ini").write_text("[pytest]\n")  # none of the course's own settings
         pytest_args = ["-q", "-c", "pytest.ini", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
                        "-p", "no:randomly", "--nbval-lax", "--nbval-current-env",
                        f"--nbval-cell-timeout={options.cell_timeout:g}", "submission.ipynb"]
-        inner = [sys.executable, "-I", "-m", "socketlab.instructor.inside", *options.limits.args(), "--", *pytest_args]
+        judge_args = [*options.limits.args(), "--", *pytest_args]
+        inner = [sys.executable, "-I", "-m", "socketlab.instructor.inside", *judge_args]
         read_end, write_end = os.pipe()
         verdict_file = None  # where no descriptor reaches a child (Windows): the records' file instead
         why_not = available()
@@ -172,8 +177,9 @@ def _run(nb, data_dir: Path | None, options: Options, slot: int) -> tuple[dict[i
             files = {"submission.ipynb": tmp / "submission.ipynb", "pytest.ini": tmp / "pytest.ini"}
             if data_dir is not None and data_dir.is_dir():
                 files["data"] = data_dir
-            argv, fds = Sandbox(options.limits, slot=slot).command(
-                files, inner, keep_fds=[write_end], env={"SOCKETLAB_VERDICT_FD": str(write_end)})
+            argv, fds = Sandbox(options.limits, slot=slot).judge(
+                files, judge_args, keep_fds=[write_end], env={"SOCKETLAB_VERDICT_FD": str(write_end),
+                                                              "SOCKETLAB_PLANS_FD": str(plans_fd)})
             cwd, env = tmp, {}
         else:
             if data_dir is not None and data_dir.is_dir():
@@ -181,8 +187,8 @@ def _run(nb, data_dir: Path | None, options: Options, slot: int) -> tuple[dict[i
 
                 shutil.copytree(data_dir, tmp / "data")
             argv, fds, cwd = inner, [write_end], tmp
-            env = {**os.environ, "SOCKETLAB_VERDICT_FD": str(write_end), "PYTHONDONTWRITEBYTECODE": "1",
-                   "MPLBACKEND": "agg"}
+            env = {**os.environ, "SOCKETLAB_VERDICT_FD": str(write_end), "SOCKETLAB_PLANS_FD": str(plans_fd),
+                   "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "agg"}
             if not PASSES_FDS:
                 verdict_file = tmp / "verdicts.jsonl"
                 env.pop("SOCKETLAB_VERDICT_FD")
@@ -193,11 +199,13 @@ def _run(nb, data_dir: Path | None, options: Options, slot: int) -> tuple[dict[i
         reader = threading.Thread(target=_drain, args=(read_end, chunks), daemon=True)
         try:
             with open(tmp / "pytest.log", "wb") as log:
-                proc = subprocess.Popen(argv, cwd=cwd, env=env, pass_fds=fds, stdin=subprocess.DEVNULL,
-                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                proc = subprocess.Popen(argv, cwd=cwd, env=env, pass_fds=[*fds, plans_fd] if PASSES_FDS else fds,
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
         finally:
             for fd in fds:
                 os.close(fd)
+            plans_file.close()
         with _running_lock:
             _running.add(proc)
         reader.start()
@@ -279,7 +287,7 @@ def _message(record: dict) -> str:
     """What went wrong, in one line: the error the cell raised, or nbval's word."""
     for error in record.get("errors", [])[:1]:
         ename, evalue = _clean(str(error.get("ename", ""))), _clean(str(error.get("evalue", "")))
-        if ename in ("CheckFailed", "Shortcut") and evalue:  # the check's own one line says it all
+        if ename == "CheckFailed" and evalue:  # the check's own one line says it all
             return evalue[:500]
         return (f"{ename}: {evalue}" if evalue else ename)[:500]
     lines = [line.strip() for line in _clean(str(record.get("message", ""))).splitlines() if line.strip()]
@@ -287,34 +295,25 @@ def _message(record: dict) -> str:
 
 
 def _cell_verdict(record: dict | None, judged: bool = False) -> tuple[str, str]:
-    """A cell's verdict; a ``judged`` cell passes only if the judge passed it too (its word is the one
-    no kernel can fake: see socketlab.instructor.judge)."""
+    """A cell's verdict. A ``judged`` cell's is the judge's alone: the kernel's word, whatever it shows or
+    hides, neither passes nor fails it (see socketlab.instructor.judge)."""
     if record is None:
         return _PENDING
     if record.get("outcome") == "skipped":
         return "skipped", f"not run: an earlier cell hung or the kernel died ({_message(record)})"
-    if record.get("outcome") == "passed" and record.get("reply") == "ok" and not record.get("errors"):
+    timed_out = "Timeout" in str(record.get("message", "")) and not record.get("errors")
+    if judged:
         verdict = record.get("judged") if isinstance(record.get("judged"), dict) else {}
-        if judged and verdict.get("passed") is not True:
-            return "failed", _clean(str(verdict.get("message") or "the check never reached the grader"))[:500]
+        if verdict.get("passed") is True:
+            return "passed", ""
+        if timed_out:
+            return "timeout", _message(record)
+        return "failed", _clean(str(verdict.get("message") or "the check never reached the grader"))[:500]
+    if record.get("outcome") == "passed" and record.get("reply") == "ok" and not record.get("errors"):
         return "passed", ""
-    if "Timeout" in str(record.get("message", "")) and not record.get("errors"):
+    if timed_out:
         return "timeout", _message(record)
     return "failed", _message(record) or f"the cell ended with status {record.get('reply')}"
-
-
-def _tampered(records: dict[int, dict], checks: list[GradedCheck]) -> str:
-    """Why the kernel's error reporting cannot be trusted, or "" if it can."""
-    for record in records.values():
-        if record.get("reply") == "error" and not record.get("errors"):
-            return f"cell {record['cell']} failed but showed no error: its error reporting was changed"
-    for check in checks:
-        twin = records.get(check.sealed_cell) if check.sealed_cell is not None else None
-        if twin is None or twin.get("outcome") == "skipped" or twin.get("reply") is None:
-            continue  # never ran (the kernel died or hung before): nothing to learn
-        if twin.get("reply") != "error" or not twin.get("errors"):
-            return f"the sealed copy of check {check.name!r} against stubs did not fail visibly"
-    return ""
 
 
 def grade_notebook(student: str, name: str, source_nb, path: Path | None, data_dir: Path | None,
@@ -333,26 +332,16 @@ def grade_notebook(student: str, name: str, source_nb, path: Path | None, data_d
     except (InvalidSubmission, OSError) as exc:
         return every_check("invalid", f"{name} could not be read as a notebook: {exc}")
     graded = build_graded_notebook(source_nb, cells)
-    findings, shortcut_uses = screen(graded, source_nb)
-    if findings:
-        return every_check("tampered", "for review: " + "; ".join(map(str, findings[:3])))
-    records, timed_out, sandbox = _run(graded.nb, data_dir, options, slot)
+    records, timed_out, sandbox = _run(graded.nb, data_dir, options, slot, graded.plans)
     if keep is not None:
         keep.update(graded=graded, records=records)
-    tampered = _tampered(records, graded.checks)
-    if tampered:
-        return every_check("tampered", f"for review: {tampered}", sandbox)
     results = []
-    judged = {number for number, cell in enumerate(graded.nb.cells) if plan_of(cell)}
     for check in graded.checks:
-        status, message = _cell_verdict(records.get(check.visible_cell), check.visible_cell in judged)
+        status, message = _cell_verdict(records.get(check.visible_cell), check.visible_cell in graded.plans)
         hidden = False
         if status == "passed" and check.hidden_cell is not None:
-            status, message = _cell_verdict(records.get(check.hidden_cell), check.hidden_cell in judged)
+            status, message = _cell_verdict(records.get(check.hidden_cell), check.hidden_cell in graded.plans)
             hidden = status != "passed"
-        for answer in sorted(check.uses & set(shortcut_uses)):
-            status, hidden = "failed", False
-            message = f"{answer} uses {', '.join(shortcut_uses[answer])}: write it yourself with the socket module"
         if timed_out and status == "not run":
             status, message = "timeout", f"the notebook ran past the limit of {options.timeout:g} s"
         results.append(CheckResult(student, name, check.name, check.points if status == "passed" else 0,

@@ -26,13 +26,14 @@ import io
 import itertools
 import os
 import socket
+import struct
 import sys
 import tempfile
 import threading
 from types import SimpleNamespace
 
 from .. import checks
-from ..checks import CheckFailed
+from ..checks import CheckFailed, harness
 from .agent import ENV
 from .link import Link, decode, decode_error, encode
 
@@ -54,12 +55,9 @@ class RemoteFunction:
     def __call__(self, *args):
         fds: list[int] = []
         encoded = encode(list(args), fds)
-        listeners = [a for a in args if isinstance(a, checks._Listener)]
+        listeners = [a for a in args if isinstance(a, harness._Listener)]
         reply = self.session.request({"op": "call", "name": self.name, "args": encoded}, fds, listeners)
         return decode(reply.get("value"), [])
-
-    def shortcuts_used(self) -> list[str]:
-        return [str(name) for name in self.session.request({"op": "shortcuts", "name": self.name}).get("used", [])]
 
     async def host(self) -> "_RemoteHost":
         """The asyncio check's server: this handler, served by the kernel's own event loop."""
@@ -217,16 +215,17 @@ class Judge:
         self.listener.listen(4)
         self.namespace: dict = {}  # the instructor's imports, kept from cell to cell
         self.plan: dict | None = None
+        self.kernel_pid: int | None = None
         self.worker: threading.Thread | None = None
         self.session: _Session | None = None
         self.state = threading.Lock()
         os.environ[ENV] = self.path  # the kernel, started later, inherits it
         threading.Thread(target=self._accept, name="judge", daemon=True).start()
 
-    def begin(self, plan: dict | None) -> None:
-        """A cell starts: its plan, or None for a cell with no check."""
+    def begin(self, plan: dict | None, kernel_pid: int | None = None) -> None:
+        """A cell starts: its plan, or None for a cell with no check; the process its agent must be."""
         with self.state:
-            self.plan, self.worker, self.session = plan, None, None
+            self.plan, self.worker, self.session, self.kernel_pid = plan, None, None, kernel_pid
 
     def finish(self) -> dict | None:
         """The verdict on the cell begun last (None if it had no plan); a check still running is stopped."""
@@ -252,8 +251,8 @@ class Judge:
             except OSError:
                 return
             with self.state:
-                if self.plan is None or self.worker is not None:
-                    conn.close()  # no check is due, or this cell's agent came already
+                if self.plan is None or self.worker is not None or not self._from_kernel(conn):
+                    conn.close()  # no check is due, this cell's agent came already, or it is not the kernel
                     continue
                 conn.settimeout(None)
                 self.session = _Session(Link(conn))
@@ -261,10 +260,18 @@ class Judge:
                                                name="judge-check", daemon=True)
                 self.worker.start()
 
+    def _from_kernel(self, conn: socket.socket) -> bool:
+        """Whether the peer is the kernel itself (not a program it started to stand in the agent's place)."""
+        if self.kernel_pid is None or not hasattr(socket, "SO_PEERCRED"):
+            return True  # (macOS: no peer credentials; the kernel's word counts for little anyway)
+        pid, _uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                              struct.calcsize("3i")))
+        return pid == self.kernel_pid
+
     def _judge(self, session: _Session, plan: dict) -> None:
         output = _ThreadOutput.capture()
         passed, message = False, ""
-        checks.closers.append(session.close_remote)
+        harness.closers.append(session.close_remote)
         try:
             exec(compile(plan.get("preamble", ""), "<imports>", "exec"), self.namespace)
             names = [str(n) for n in plan.get("answers", [])]
@@ -282,11 +289,14 @@ class Judge:
         except Exception as exc:
             message = f"✘ the check could not run: {type(exc).__name__}: {exc}"
         finally:
-            checks.closers.remove(session.close_remote)
+            harness.closers.remove(session.close_remote)
             _ThreadOutput.release()
         message = message if len(message) <= _MESSAGE_LIMIT else message[:_MESSAGE_LIMIT] + "…"
         session.verdict = {"passed": passed, "message": message}
-        session.end(passed, output.getvalue(), message)
+        if plan.get("hidden"):  # what a hidden test said, and how it failed, stay here
+            session.end(passed, "", "" if passed else "✘ hidden tests failed")
+        else:
+            session.end(passed, output.getvalue(), message)
         session.close()
 
     def close(self) -> None:

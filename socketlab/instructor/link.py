@@ -147,25 +147,36 @@ def encode_error(exc: BaseException, frames: str = "") -> dict:
         text = str(exc)[:2000]
     except Exception:  # a student's __str__ that raises
         text = ""
-    return {"type": type(exc).__name__[:100], "args": args, "errno": exc.errno if isinstance(getattr(exc, "errno", None), int) else None,
+    bases = [c.__name__ for c in type(exc).__mro__ if getattr(builtins, c.__name__, None) is c]
+    return {"type": type(exc).__name__[:100], "builtin": bases[0] if bases else "Exception", "args": args, "errno": exc.errno if isinstance(getattr(exc, "errno", None), int) else None,
             "text": text, "frames": frames[:4000]}
 
 
 def decode_error(spec: dict) -> BaseException:
-    """An exception like the one raised in the kernel: a built-in type is rebuilt, any other is a RemoteError."""
-    name = str(spec.get("type", "Exception"))
-    cls = getattr(builtins, name, None)
+    """An exception like the one raised in the kernel, with its place among the built-in ones: a student's
+    ``class BadFileName(ValueError)`` comes back as a class of that name that is a ``ValueError``."""
+    name = str(spec.get("type", "Exception"))[:100]
+    base = getattr(builtins, str(spec.get("builtin", name)), None)
+    if not (isinstance(base, type) and issubclass(base, Exception)):
+        base = RemoteError
+    cls = base if base.__name__ == name else _subclass(name, base)
     args = decode(spec.get("args", []), [])
-    exc: BaseException | None = None
-    if isinstance(cls, type) and issubclass(cls, Exception):
-        try:
-            exc = cls(*args)
-        except Exception:
-            exc = None
-    if exc is None:
-        exc = RemoteError(str(spec.get("text", "")))
-        exc.type_name = name
+    try:
+        exc = cls(*args)
+    except Exception:
+        exc = cls(str(spec.get("text", "")))
     if spec.get("errno") is not None and isinstance(exc, OSError) and exc.errno is None:
         exc.errno = spec["errno"]
+    if base is RemoteError or str(exc) != str(spec.get("text", str(exc))):
+        exc.text = str(spec.get("text", ""))  # as the kernel's str() gave it
+    exc.type_name = name
     exc.remote_frames = str(spec.get("frames", ""))
     return exc
+
+
+def _subclass(name: str, base: type) -> type:
+    """A class named as the student's, under the built-in it derives from; its text is the kernel's."""
+    if not name.isidentifier():
+        name = "RemoteError"
+    return type(name, (base,), {"__str__": lambda self: getattr(self, "text", None) or base.__str__(self),
+                                "__module__": "student"})

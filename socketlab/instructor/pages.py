@@ -6,7 +6,9 @@ in the graded run (sent back over the verdict pipe, see
 :mod:`socketlab.instructor.verdicts`; never read from a file the run wrote).
 Below each check: its verdict, its points and, if it failed, its visible message.
 Hidden tests are named ("hidden tests failed (not shown)") and never shown: their
-cells, and the sealed copies of checks, are not on the page at all.
+cells are not on the page at all, and they run after every cell that is. The
+lesson's own cells are shown without their outputs: graded, the course's servers
+and panels they start are not there (see :mod:`socketlab.studentside`).
 
 Everything from a run is escaped: outputs are only stream text, plain text and PNG
 pictures (no HTML, SVG or scripts, which nbconvert would pass through), and the
@@ -20,7 +22,6 @@ from pathlib import Path
 
 import nbformat
 
-from .build import check_source
 from .gradebook import CheckResult
 from .release import tags
 
@@ -114,15 +115,15 @@ def page_notebook(source_nb, run: dict, results: list[CheckResult], student: str
         return nb
     shown = {}
     for cell_number, (role, origin) in enumerate(zip(graded.roles, graded.origins)):
-        if role in ("solution", "check", "code"):  # never "hidden", never "sealed"
+        if role in ("solution", "check", "code"):  # never "hidden"
             shown.setdefault(origin, []).append(cell_number)
     visible_of = {c.visible_cell: c for c in graded.checks}
     for origin, cell in enumerate(source_nb.cells):
         if cell.cell_type == "markdown" and "demo" not in tags(cell):
             nb.cells.append(nbformat.v4.new_markdown_cell(cell.source))
         for number in shown.get(origin, []):
-            code = nbformat.v4.new_code_cell(check_source(graded.nb.cells[number]))
-            code.outputs = _outputs(records.get(number))
+            code = nbformat.v4.new_code_cell(graded.plans.get(number, {}).get("source", graded.nb.cells[number].source))
+            code.outputs = _outputs(records.get(number)) if graded.roles[number] != "code" else []
             check = visible_of.get(number)
             if check is not None and check.name in by_check:
                 r = by_check[check.name]

@@ -117,7 +117,6 @@ def summary_table(results: list[CheckResult]) -> str:
     for s in students:
         mine = [r for r in results if r.student == s]
         cells = [f"{sum(r.points for r in mine if r.notebook == n)}/{sum(r.max_points for r in mine if r.notebook == n)}"
-                 + (" tampered" if any(r.status == "tampered" for r in mine if r.notebook == n) else "")
                  for n in notebooks]
         rows.append([s, *cells, f"{sum(r.points for r in mine)}/{sum(r.max_points for r in mine)}"])
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]

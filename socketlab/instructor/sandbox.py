@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import socketlab
+from .. import studentside
 
 __all__ = ["Limits", "Sandbox", "available", "parse_size"]
 
@@ -38,6 +39,12 @@ WORK = "/grade"  # the run's working folder, inside the sandbox
 _SYSTEM = ["/usr", "/bin", "/lib", "/lib32", "/lib64", "/sbin"]
 _ETC = ["/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/nsswitch.conf", "/etc/hosts"]
 _FIRST_UID = 61000  # a root grader runs job N as uid 61000 + N: unprivileged, and one per job
+# The sandbox's first program: the real package's folder is the descriptor in argv[1], for this process
+# only; then the judge's pytest (socketlab.instructor.inside) with the rest of the arguments.
+_JUDGE_BOOT = ("import os, sys; fd = int(sys.argv.pop(1)); os.set_inheritable(fd, False); "
+               "sys.path.insert(0, f'/proc/self/fd/{fd}'); import socketlab.studentside as s; s.MOUNTED = True; "
+               "from socketlab.instructor.inside import main; "
+               "sys.exit(main(sys.argv[1:]))")
 
 
 def parse_size(text: str) -> int:
@@ -129,9 +136,11 @@ class Sandbox:
                 bind(path, path)
         for folder in _python_folders():
             bind(folder, str(folder))
+        # Where the package is (in the environment, or a checkout's for an editable install), the student's
+        # side of it: the course's reference code is not in the sandbox's file system at all. The judge
+        # alone reaches the real package, through a descriptor of its folder that no other process has.
         package = _package_root()
-        if not any(package.is_relative_to(f) for f in _python_folders()):
-            bind(package, str(package))  # an editable install: the package alone, not the project around it
+        bind(studentside.cached_build() / "socketlab", str(package))
         for name, host in files.items():
             bind(host, f"{WORK}/{name}")
         env = {**(env or {}), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": WORK, "TMPDIR": "/tmp",
@@ -143,13 +152,23 @@ class Sandbox:
         for key, value in env.items():
             args.extend(["--setenv", key, value])
         args += ["--chdir", WORK, "--", *inner]
-        if os.geteuid() == 0 and shutil.which("setpriv") and all(map(_open_to_all, [*_python_folders(), package])):
+        if os.geteuid() == 0 and shutil.which("setpriv") and all(map(_open_to_all, [*_python_folders(), package,
+                                                                                   studentside.cached_build()])):
             # The user namespace maps the sandbox's user to the grader's: for root, drop to a uid of this
             # job's own first. (A Python under /root cannot be shown to another uid: then the sandbox's
             # user is root outside it, still without any capability, seeing only what is bound.)
             uid = str(_FIRST_UID + self.slot)
             args = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--", *args]
         return args, [*fds, *keep_fds]
+
+
+    def judge(self, files: dict[str, Path], args: list[str], *, keep_fds: list[int],
+              env: dict[str, str] | None = None) -> tuple[list[str], list[int]]:
+        """:meth:`command` for ``python -m socketlab.instructor.inside ARGS``, which alone reaches the real package."""
+        real = os.open(_package_root().parent, os.O_PATH)  # inherited by bwrap, then by this one program
+        inner = [sys.executable, "-I", "-c", _JUDGE_BOOT, str(real), *args]
+        argv, fds = self.command(files, inner, keep_fds=[*keep_fds, real], env=env)
+        return argv, fds
 
 
 @functools.cache

@@ -1,8 +1,7 @@
 """``socketlab check``: a student runs their own notebook exactly as the grader will.
 
-The same build (:mod:`.build`: the notebook's own cells, checks with their sealed
-twins), the same screen and the same run (in the bubblewrap sandbox where there is
-one, else a plain process), with the visible checks only: the student's copy has no
+The same build (:mod:`.build`) and the same run (in the bubblewrap sandbox where there
+is one, with the package's student side, else a plain process), with the visible checks only: the student's copy has no
 hidden tests, and when the instructor's notebooks are given (``--source``) their
 hidden tests are stripped first. Points are printed per check.
 

@@ -15,7 +15,8 @@ passed. This plugin records, for every cell nbval runs:
 
 Where the grader judges (see :mod:`socketlab.instructor.judge`), a check cell's
 record also holds the judge's verdict on it (``judged``), and that verdict is
-the one that counts.
+the one that counts. The judge's plans come on the descriptor named by
+``SOCKETLAB_PLANS_FD``, read once at the start and closed.
 
 Each record is one JSON line on the file descriptor named by
 ``SOCKETLAB_VERDICT_FD``: a pipe to the grader that the kernel never inherits
@@ -34,10 +35,11 @@ import os
 
 import pytest
 
-from .build import JUDGED, plan_of
+from .build import JUDGED
 
 _channel = None
 _judge = None
+_plans: dict[int, dict] = {}  # the judge's plan for each judged cell, by number
 CELL_OUTPUT_BYTES = 64 * 2**10
 RUN_OUTPUT_BYTES = 4 * 2**20
 _TEXT_LIMIT = 16 * 2**10
@@ -99,6 +101,10 @@ def pytest_configure(config) -> None:
         os.set_inheritable(int(fd), False)
     elif path is not None:
         _channel = open(path, "x", encoding="utf-8", buffering=1)
+    plans = os.environ.pop("SOCKETLAB_PLANS_FD", None)
+    if plans is not None:  # read, then closed: no process this one starts ever holds it
+        with os.fdopen(int(plans), "rb") as f:
+            _plans.update({int(k): v for k, v in json.loads(f.read() or b"{}").items()})
     if _channel is not None and JUDGED:
         from .judge import Judge
 
@@ -118,7 +124,7 @@ def pytest_runtest_call(item):
         yield
         return
     if _judge is not None and hasattr(item, "cell_num"):
-        _judge.begin(plan_of(item.cell))
+        _judge.begin(_plans.get(item.cell_num), _kernel_pid(kernel))
     get_message = kernel.get_message
 
     def recording(stream, timeout=None):
@@ -134,6 +140,13 @@ def pytest_runtest_call(item):
         kernel.get_message = get_message
         if _judge is not None and hasattr(item, "cell_num"):
             item._judged = _judge.finish()
+
+
+def _kernel_pid(kernel) -> int | None:
+    """The process of the kernel nbval started: the only peer the judge takes an agent from."""
+    manager = getattr(kernel, "km", None)
+    process = getattr(getattr(manager, "provisioner", None), "process", None)
+    return getattr(process, "pid", None)
 
 
 @pytest.hookimpl(hookwrapper=True)
