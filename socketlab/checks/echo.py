@@ -119,17 +119,20 @@ def echo_server(serve_one_client, messages: list[bytes] | None = None) -> None:
 
 
 def _large_exchange(address, data: bytes, *, timeout: float = 10.0, pause: float = 0.25,
-                    wait_out: bool = False) -> tuple[bytes, str]:
+                    wait_out: bool = False, absorbed: list[int] | None = None) -> tuple[bytes, str]:
     """Send ``data`` while reading nothing until the buffers are full (or ``pause`` s, all of it if
     ``wait_out``), then read the echo to its end.
 
     Its small receive buffer fills at once: a server's single ``send()`` then takes only part,
-    and a handler that never drains piles the rest up.
+    and a handler that never drains piles the rest up. ``absorbed`` receives how many bytes
+    the server took in before this client began to read: with small buffers on this side,
+    a server that waits for its writes to drain takes about a megabyte, one that hoards takes all.
     """
     reply = bytearray()
     sent = [0]
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
         sock.settimeout(timeout)
         sock.connect(address)
 
@@ -153,6 +156,8 @@ def _large_exchange(address, data: bytes, *, timeout: float = 10.0, pause: float
             while writer.is_alive() and sent[0] < min(len(data), 1 << 19) and time.monotonic() < deadline:
                 writer.join(0.005)
             writer.join(pause if writer.is_alive() else 0)
+        if absorbed is not None:
+            absorbed.append(sent[0])
         how = "end"
         try:
             while chunk := sock.recv(1 << 20):

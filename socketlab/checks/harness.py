@@ -101,6 +101,16 @@ def close_listener(listener: socket.socket) -> None:
     listener.close()
 
 
+def small_listener() -> socket.socket:
+    """A listener whose connections have a small receive buffer (they inherit it, and no autotuning grows
+    it): a server that waits for its writes to drain then takes in little from a client that does not read."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    return listener
+
+
 class _LoopWatch:
     """Notices when the event loop stops running: a ticker that should wake every 10 ms."""
 
@@ -150,8 +160,7 @@ class HandlerHost:
                 host.errors.append(exc)
                 writer.close()
 
-        host.server = (await asyncio.start_server(serve, sock=listener) if listener is not None
-                       else await asyncio.start_server(serve, "127.0.0.1", 0))
+        host.server = await asyncio.start_server(serve, sock=listener or small_listener())
         host.address = host.server.sockets[0].getsockname()[:2]
         host.watch = _LoopWatch()
         host.buffers = asyncio.get_running_loop().create_task(host._watch_buffers())

@@ -42,6 +42,7 @@ from pathlib import Path
 import nbformat
 
 from .build import build_graded_notebook
+from . import cgroup
 from .sandbox import Limits, Sandbox, available
 
 __all__ = ["CheckResult", "Options", "grade", "grade_notebook", "read_submission", "InvalidSubmission",
@@ -172,6 +173,7 @@ def _run(nb, data_dir: Path | None, options: Options, slot: int,
         inner = [sys.executable, "-I", "-m", "socketlab.instructor.inside", *judge_args]
         read_end, write_end = os.pipe()
         verdict_file = None  # where no descriptor reaches a child (Windows): the records' file instead
+        group = None  # the run's control group, where there is one
         why_not = available()
         if why_not is None:
             files = {"submission.ipynb": tmp / "submission.ipynb", "pytest.ini": tmp / "pytest.ini"}
@@ -180,6 +182,9 @@ def _run(nb, data_dir: Path | None, options: Options, slot: int,
             argv, fds = Sandbox(options.limits, slot=slot).judge(
                 files, judge_args, keep_fds=[write_end], env={"SOCKETLAB_VERDICT_FD": str(write_end),
                                                               "SOCKETLAB_PLANS_FD": str(plans_fd)})
+            group = cgroup.make(options.limits.memory, options.limits.processes)
+            if group is not None:
+                argv = group.wrap(argv)
             cwd, env = tmp, {}
         else:
             if data_dir is not None and data_dir.is_dir():
@@ -220,6 +225,8 @@ def _run(nb, data_dir: Path | None, options: Options, slot: int,
             _kill_tree(proc)
             with _running_lock:
                 _running.discard(proc)
+            if group is not None:
+                group.remove()
         reader.join(10)
         if _stopping.is_set():
             raise _Stopped()

@@ -61,7 +61,7 @@ class RemoteFunction:
 
     async def host(self) -> "_RemoteHost":
         """The asyncio check's server: this handler, served by the kernel's own event loop."""
-        listener = socket.create_server(("127.0.0.1", 0))
+        listener = harness.small_listener()
         address = listener.getsockname()[:2]
         fds: list[int] = []
         spec = encode(listener, fds)

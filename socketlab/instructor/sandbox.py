@@ -8,12 +8,17 @@ Inside the sandbox (``bwrap``, the tool Flatpak is built on) a graded run has:
 - read-only views of the system's ``/usr``, the Python environment and the
   ``socketlab`` package, and nothing else of the host: no other submission, no
   source notebook, no gradebook, no feedback folder, no home folder;
-- as its only writable places a size-limited work folder (``/grade``) and a
-  private ``/tmp``, both in memory, so nothing it writes reaches the host's disk;
+- as its only writable places a work folder (``/grade``, which holds its ``/tmp``)
+  and ``/dev/shm``, in memory and within ``--disk`` together, so nothing it writes
+  reaches the host's disk; the root, ``/dev`` and every bind are read-only, so no
+  folder on any ``sys.path`` can be written;
 - its own network with only loopback, its own PID space, no way to make new user
   namespaces, and ``--die-with-parent``: it ends when the grader ends;
 - limits on memory, processes, file size and CPU time, set by
-  :mod:`socketlab.instructor.inside` before pytest starts.
+  :mod:`socketlab.instructor.inside` before pytest starts, and where the
+  system allows it a control group of its own (:mod:`socketlab.instructor.cgroup`)
+  that counts all its memory, in-memory files and ``memfd``s included, against
+  ``--memory``.
 
 Folders are handed to bwrap as open file descriptors (``--ro-bind-fd``), so a
 Python installed under ``/root`` can be shown to an unprivileged user without
@@ -69,7 +74,7 @@ class Limits:
     memory: int = 2 * 2**30     # address space per process, bytes
     processes: int = 256        # processes and threads of the run's user
     file_size: int = 64 * 2**20  # the largest file it may write, bytes
-    disk: int = 256 * 2**20     # its work folder and its /tmp, each, bytes (kept in memory)
+    disk: int = 256 * 2**20     # every place it may write, in all: work folder, /tmp, /dev/shm (in memory)
     cpu: int = 600              # CPU seconds per process
 
     def args(self) -> list[str]:
@@ -123,9 +128,12 @@ class Sandbox:
 
         # The private /tmp first: binds are made in order, and a later tmpfs would hide a Python
         # environment (or a checkout) that lives under /tmp.
-        args += ["--proc", "/proc", "--dev", "/dev",
-                 "--size", str(self.limits.disk), "--tmpfs", "/tmp",
-                 "--size", str(self.limits.disk), "--tmpfs", WORK]
+        # Every writable place is in one budget, --disk: the work folder holds /tmp too, and /dev/shm has a
+        # small share of its own. The root and /dev are made read-only at the end.
+        shm = min(16 * 2**20, self.limits.disk // 8)
+        args += ["--proc", "/proc", "--dev", "/dev", "--size", str(shm), "--tmpfs", "/dev/shm",
+                 "--size", str(self.limits.disk - shm), "--tmpfs", WORK, "--dir", f"{WORK}/.tmp",
+                 "--symlink", f"{WORK}/.tmp", "/tmp"]
         for path in _SYSTEM:
             if os.path.islink(path):
                 args.extend(["--symlink", os.readlink(path), path])
@@ -151,7 +159,7 @@ class Sandbox:
         args.append("--clearenv")
         for key, value in env.items():
             args.extend(["--setenv", key, value])
-        args += ["--chdir", WORK, "--", *inner]
+        args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", WORK, "--", *inner]
         if os.geteuid() == 0 and shutil.which("setpriv") and all(map(_open_to_all, [*_python_folders(), package,
                                                                                    studentside.cached_build()])):
             # The user namespace maps the sandbox's user to the grader's: for root, drop to a uid of this
