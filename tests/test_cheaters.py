@@ -3,7 +3,7 @@
 Each trick is a student of its own, with its answers as a student would write
 them in notebook 01. After grading the whole class once:
 
-- the cheater has no point it did not earn (or is ``tampered``);
+- the cheater has no point it did not earn;
 - the honest student has full marks, as when graded alone;
 - the environment, the project, the source notebooks and the other
   submissions are byte-identical before and after;
@@ -11,7 +11,6 @@ them in notebook 01. After grading the whole class once:
 """
 
 import csv
-import functools
 import hashlib
 import json
 import os
@@ -26,8 +25,8 @@ import psutil
 import pytest
 
 import socketlab
-from socketlab.instructor.build import JUDGED, build_graded_notebook
-from socketlab.instructor.gradebook import Options, _cell_verdict, _run, _tampered, grade, read_submission
+from socketlab.instructor.build import JUDGED
+from socketlab.instructor.gradebook import Options, grade
 from socketlab.instructor.release import check_cells, release_notebook
 from socketlab.instructor.reports import write_gradebook
 from socketlab.instructor.sandbox import available
@@ -69,19 +68,12 @@ def fingerprint(folder: Path, *, contents: bool = True) -> str:
 
 SERVE_STUB = 'def serve_one_client(listener):\n    raise NotImplementedError("your code here")\n'
 
-# Replaces the check functions through operator's getters, never writing a dot or a forbidden name;
-# each fake runs the real check only in the check against stubs, whose failure must be seen.
+# Replaces the check functions through operator's getters, never writing a dot or a forbidden name.
 SWAP_HELPERS = """import operator, sys
 _m = operator.attrgetter("modules")(sys)
-main = _m["__main__"]
-def make(real):
-    def fake(*a, **k):
-        if any(name.startswith("_sealed_") for name in operator.attrgetter("__dict__")(main)):
-            return real(*a, **k)
-    return fake
-mod = _m["socketlab.checks.echo"]
+mod = _m.get("socketlab.checks.echo") or __import__("socketlab.checks.echo").checks.echo
 for name in ("echo_server", "echo_server_pieces", "echo_client"):
-    operator.methodcaller("__setattr__", name, make(operator.attrgetter(name)(mod)))(mod)
+    operator.methodcaller("__setattr__", name, lambda *a, **k: print("✔ passed"))(mod)
 """
 
 
@@ -211,17 +203,18 @@ def test_the_honest_student_keeps_full_marks(graded):
 
 @pytest.mark.parametrize("student", ["showtraceback", "custom-exc", "excepthook", "transformer", "settrace",
                                      "assertion", "fake-helper", "obfuscated", "operator-swap"])
-def test_tampering_is_caught_and_scores_nothing(graded, student):
+def test_tricks_on_the_kernel_earn_nothing(graded, student):
+    """Nothing is refused for how it is written: what the kernel hides or replaces decides no verdict."""
     rows = mine(graded, student)
-    assert rows and {r.status for r in rows} == {"tampered"} and sum(r.points for r in rows) == 0
-    assert all(r.message.startswith("for review:") for r in rows)
+    assert rows and sum(r.points for r in rows) == 0, [(r.check, r.status, r.message) for r in rows]
+    assert {r.status for r in rows} <= {"failed", "timeout"}
 
 
 @pytest.mark.parametrize("student, answer", [("shortcut-server", "serve_one_client"), ("shortcut-client", "my_echo")])
 def test_a_shortcut_fails_its_checks_with_a_message(graded, student, answer):
     rows = mine(graded, student)
     failed = [r for r in rows if r.status == "failed"]
-    assert failed and all(f"{answer} uses" in r.message and "socket module" in r.message for r in failed)
+    assert failed and all("not here while grading" in r.message and "socket module" in r.message for r in failed)
     assert sum(r.points for r in rows) == FULL - sum(r.max_points for r in failed)  # the honest half still counts
 
 
@@ -265,37 +258,8 @@ def test_no_spreadsheet_formula_in_the_gradebook(graded):
     assert any(c.startswith("'=HYPERLINK") for c in cells)
 
 
-@pytest.mark.parametrize("trick", [
-    "get_ipython().showtraceback = lambda *a, **k: None",
-    "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)",
-    "get_ipython().input_transformers_post.append(lambda lines: ['try:\\n'] + ['    ' + l for l in lines]"
-    " + ['\\nexcept BaseException:\\n    pass\\n'])",
-])
-def test_tampering_past_the_screen_gains_nothing_in_the_run(tmp_path, trick):
-    """Were the screen fooled, the run still gives the kernel away, or the trick hides nothing.
-
-    A check's failure is shown by the course's own handler (socketlab.checks), not through
-    ``showtraceback``, so silencing that hides no check; replacing the handler, or wrapping
-    every cell in try/except, is seen in the execute replies and the sealed checks.
-    """
-    path = tmp_path / ECHO
-    nbformat.write(with_cell("serve_one_client", trick + "\n" + SERVE_STUB), path)
-    built = build_graded_notebook(source(), read_submission(path))
-    records, _, _ = _run(built.nb, None, Options(timeout=60, cell_timeout=10), 0)
-    passed = [c.name for c in built.checks if _cell_verdict(records.get(c.visible_cell))[0] == "passed"]
-    assert _tampered(records, built.checks) or not passed, passed
-    if "input_transformers" in trick:  # the course's handler, re-installed at import, undoes the other two
-        assert _tampered(records, built.checks)
-
-
-def test_an_honest_run_shows_no_sign_of_tampering():
-    honest = build_graded_notebook(source(), read_submission(ROOT / "notebooks" / ECHO))
-    records, _, _ = _run(honest.nb, None, Options(timeout=60, cell_timeout=10), 0)
-    assert records and not _tampered(records, honest.checks)
-
-
 def test_forged_records_never_reach_the_grader(graded):
-    """Its lies would have been caught as tampering; that they are not even seen shows the pipe held."""
+    """Its lies would have passed every cell; that none is even seen shows the pipe held."""
     assert {r.status for r in mine(graded, "forges-verdicts")} == {"failed"}
 
 
@@ -328,38 +292,28 @@ def test_answers_built_on_the_course_fail_every_check_they_feed(tmp_path):
     results = grade(tmp_path / "subs", source_dir, jobs=2, options=Options(timeout=120, cell_timeout=15))
     fed = [r for r in results if not r.check.startswith("program")]  # the lab's programs are not these answers
     assert fed and sum(r.points for r in fed) == 0, [(r.check, r.status, r.message) for r in fed]
-    assert all("write it yourself with the socket module" in r.message for r in fed), [(r.check, r.message) for r in fed]
+    assert all("not here while grading" in r.message for r in fed if r.status == "failed"), \
+        [(r.check, r.message) for r in fed]
 
 
-# Past the screen (switched off here), a kernel may do anything to the course's code in it. The checks are
-# not there: the judge runs them in the grader's process and only calls the answers in the kernel.
+# A kernel may do anything to the course's code in it: the checks are not there (the judge runs them in the
+# grader's process and only calls the answers in the kernel), and what it imports in their place are stand-ins.
 PAST_THE_SCREEN = {
     "replaces-the-checks": "import socketlab.checks.echo as check, socketlab.checks.scripts as scripts\n"
                            "ok = lambda *a, **k: print('✔ passed')\n"
-                           "for name in dir(check) + dir(scripts):\n"
-                           "    if not name.startswith('__'):\n"
-                           "        setattr(check, name, ok); setattr(scripts, name, ok)\n",
+                           "for name in ('echo_server', 'echo_server_pieces', 'echo_client', 'server_script'):\n"
+                           "    try:\n"
+                           "        setattr(check, name, ok); setattr(scripts, name, ok)\n"
+                           "    except Exception:\n"
+                           "        pass\n",
     "replaces-the-agent": "import socketlab.instructor.agent as agent\n"
                           "agent.serve = lambda namespace: print('✔ passed')\n",
     "fake-helper": "import socketlab\nsocketlab.echo = lambda message, address, **kw: message\n",
-    # Fakes the checks, and runs the real ones only in their sealed copies, which must fail and do.
-    "swaps-outside-the-twin": "import sys, socketlab.checks.echo as check\n"
-                              "def cheat(real):\n"
-                              "    def fake(*a, **k):\n"
-                              "        if any(n.startswith('_sealed_') for n in vars(sys.modules['__main__'])):\n"
-                              "            return real(*a, **k)\n"
-                              "        print('✔ passed')\n"
-                              "    return fake\n"
-                              "for name in ('echo_server', 'echo_server_pieces', 'echo_client'):\n"
-                              "    setattr(check, name, cheat(getattr(check, name)))\n",
 }
 
 
 @pytest.mark.skipif(not JUDGED, reason="checks are judged outside the kernel only where sockets can be handed over")
-def test_past_the_screen_replacing_the_checks_earns_nothing(tmp_path, monkeypatch):
-    import socketlab.instructor.gradebook as gradebook
-
-    monkeypatch.setattr(gradebook, "screen", lambda graded, source_nb: ([], {}))
+def test_replacing_the_checks_in_the_kernel_earns_nothing(tmp_path):
     (tmp_path / "source").mkdir()
     shutil.copy(ROOT / "notebooks" / ECHO, tmp_path / "source" / ECHO)
     for student, trick in PAST_THE_SCREEN.items():
@@ -373,8 +327,3 @@ def test_past_the_screen_replacing_the_checks_earns_nothing(tmp_path, monkeypatc
     for student in PAST_THE_SCREEN:
         rows = [r for r in results if r.student == student]
         assert rows and sum(r.points for r in rows) == 0, (student, [(r.check, r.status, r.message) for r in rows])
-    # The same class judged in the kernel, as before the judge: the swapper passes every check it faked.
-    monkeypatch.setattr(gradebook, "build_graded_notebook", functools.partial(build_graded_notebook, judged=False))
-    in_kernel = grade(tmp_path / "subs", tmp_path / "source", students=["swaps-outside-the-twin"],
-                      options=Options(timeout=90, cell_timeout=15))
-    assert sum(r.points for r in in_kernel) == FULL - 2, [(r.check, r.status, r.message) for r in in_kernel]

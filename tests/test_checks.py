@@ -84,31 +84,33 @@ def calls_a_helper_that_cheats(message, address):
 
 @pytest.mark.parametrize("answer", [uses_echo, uses_the_server, uses_an_alias, uses_an_import_inside,
                                     calls_a_helper_that_cheats])
-def test_no_shortcuts_refuses_the_course_code_in_one_line(answer):
-    from socketlab.checks import Shortcut, no_shortcuts
+def test_an_answer_on_the_course_code_is_told_it_will_fail_when_graded(answer, capsys):
+    """Advice, not a verdict: the line says the grader will fail it; the check itself goes on."""
+    from socketlab.checks import no_shortcuts
 
-    with pytest.raises(Shortcut) as caught:
-        no_shortcuts(answer)
-    message = str(caught.value)
-    assert "\n" not in message and "socket module" in message and answer.__name__ in message
+    no_shortcuts(answer)
+    said = capsys.readouterr().out
+    assert said.count("\n") == 1 and said.startswith("⚠") and "when graded" in said and answer.__name__ in said
 
 
-def test_an_answer_written_with_socket_passes_and_03s_client_may_use_the_protocol():
+def test_honest_answers_are_told_nothing(capsys):
+    """socket, socketserver's serve_forever, 03's recv_line and protocol, through a helper of the student's."""
+    import socketserver
+
     from socketlab import protocol
     from socketlab.checks import no_shortcuts
     from socketlab.streams import recv_line
 
-    no_shortcuts(echo_once)
+    def read_header(conn):
+        return recv_line(conn)
 
     def my_send_file(path, address):
-        return protocol.build_header(1, path), recv_line
+        return protocol.build_header(1, path), read_header(address)
 
-    no_shortcuts(my_send_file)
+    def serve_clients(listener, count):
+        server = socketserver.TCPServer(("127.0.0.1", 0), socketserver.BaseRequestHandler)
+        server.serve_forever()
 
-
-def test_student_server_refuses_a_shortcut_before_it_runs():
-    from socketlab.checks import Shortcut
-
-    with pytest.raises(Shortcut, match="uses_the_server uses socketlab.EchoServer"):
-        with student_server(uses_the_server):
-            raise AssertionError("the server must not have started")
+    for answer in (echo_once, my_send_file, serve_clients):
+        no_shortcuts(answer)
+    assert capsys.readouterr().out == ""

@@ -66,12 +66,23 @@ def test_a_built_in_error_comes_back_as_itself_with_the_students_lines():
     assert isinstance(decoding, UnicodeDecodeError) and decoding.object == b"\xd0"  # the check's hint needs its type
 
 
-def test_an_error_of_the_students_own_class_keeps_its_name_only():
+def test_an_error_of_the_students_own_class_keeps_its_name_and_its_built_in_base():
     class Oops(Exception):
         pass
 
+    class BadFileName(ValueError):
+        pass
+
+    class ConnectionClosedEarly(EOFError):
+        def __init__(self, got):
+            super().__init__(f"got {got} bytes")
+
     back = decode_error(encode_error(Oops("no")))
-    assert isinstance(back, RemoteError) and back.type_name == "Oops" and str(back) == "no"
+    assert back.type_name == "Oops" and type(back).__name__ == "Oops" and str(back) == "no"
+    bad = decode_error(encode_error(BadFileName("a/b")))
+    assert isinstance(bad, ValueError) and type(bad).__name__ == "BadFileName" and str(bad) == "a/b"
+    early = decode_error(encode_error(ConnectionClosedEarly(3)))
+    assert isinstance(early, EOFError) and str(early) == "got 3 bytes"
     assert isinstance(decode_error({"type": "__import__", "args": ["os"]}), RemoteError)  # a name is not a class
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 
-from socketlab.instructor.build import build_graded_notebook, check_source
+from socketlab.instructor.build import build_graded_notebook
 from socketlab.instructor.gradebook import CheckResult, in_shard, parse_shard
 from socketlab.instructor.moodle import WORKSHEET_COLUMNS, write_feedback_zip, write_worksheet
 from socketlab.instructor.pages import write_page
@@ -83,7 +83,9 @@ def test_a_page_without_a_run_escapes_everything(tmp_path):
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page and "2 of 4 points" in page
 
 
-def test_a_page_shows_outputs_but_never_hidden_or_sealed_cells(tmp_path):
+def test_a_page_shows_the_students_outputs_but_never_hidden_cells(tmp_path):
+    """Solutions and checks with their outputs; the lesson's cells without theirs (graded, the course's
+    servers are stand-ins there); hidden tests not at all, and after every cell that is shown."""
     source = nbformat.read(ROOT / "notebooks" / "01_echo.ipynb", as_version=4)
     graded = build_graded_notebook(source)
     records = {}
@@ -96,10 +98,12 @@ def test_a_page_shows_outputs_but_never_hidden_or_sealed_cells(tmp_path):
     mine = [CheckResult("s", "01_echo.ipynb", c.name, c.points, c.points, "passed") for c in graded.checks]
     page = write_page(source, {"graded": graded, "records": records}, mine, "s", tmp_path).read_text(encoding="utf-8")
     for number, role in enumerate(graded.roles):
-        assert (f"OUTPUT-OF-{role}-{number}" in page) == (role in ("solution", "check", "code")), role
-    assert "hidden" in graded.roles and "sealed" in graded.roles
+        assert (f"OUTPUT-OF-{role}-{number}" in page) == (role in ("solution", "check")), role
+    assert "hidden" in graded.roles
+    first_hidden = graded.roles.index("hidden")
+    assert set(graded.roles[first_hidden:]) == {"hidden"}  # the hidden tests come last
     assert "evil()" not in page and "<svg onload" not in page and "<img src=x" not in page
-    hidden_source = check_source(build_graded_notebook(source).nb.cells[graded.roles.index("hidden")])
+    hidden_source = graded.plans[first_hidden]["source"]
     assert hidden_source.strip().splitlines()[0] not in page
     total = sum(c.metadata["points"] for c in check_cells(source))
     assert f"{total} of {total} points" in page

@@ -194,9 +194,10 @@ def _run(nb, data_dir: Path | None, options: Options, slot: int,
             argv, fds, cwd = inner, [write_end], tmp
             env = {**os.environ, "SOCKETLAB_VERDICT_FD": str(write_end), "SOCKETLAB_PLANS_FD": str(plans_fd),
                    "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "agg"}
-            if not PASSES_FDS:
+            if not PASSES_FDS:  # (no plans either: where no descriptor passes, the kernel judges its checks)
                 verdict_file = tmp / "verdicts.jsonl"
                 env.pop("SOCKETLAB_VERDICT_FD")
+                env.pop("SOCKETLAB_PLANS_FD")
                 env["SOCKETLAB_VERDICT_FILE"] = str(verdict_file)
                 os.close(write_end)
                 fds = []
