@@ -13,6 +13,8 @@ Its modules have the package's names, so a lesson's ``import socketlab`` and
   (and the errors it raises): what notebook 03 lets an answer use;
 - the kernel's side of a judged check: :mod:`socketlab.checks.harness`, the
   agent and its link (:mod:`socketlab.instructor.agent`, ``.link``);
+- the language of the messages (:mod:`socketlab.i18n` and its catalogs), so a
+  lesson's ``socketlab.use_language("uk")`` works and a stand-in speaks Ukrainian;
 - this module, for the stand-ins.
 
 Every other name is a stand-in that says, when it is used, that the course's
@@ -35,7 +37,9 @@ from pathlib import Path
 __all__ = ["NotHereWhileGraded", "stand_in", "build", "cached_build", "program_env", "is_real"]
 
 # Copied as they are (paths inside the package).
-REAL = ("protocol.py", "studentside.py", "checks/harness.py", "instructor/agent.py", "instructor/link.py")
+REAL = ("protocol.py", "i18n.py", "studentside.py", "checks/harness.py", "instructor/agent.py", "instructor/link.py")
+# What the package's own __init__ gives of the real modules (a lesson's first cell: socketlab.use_language("uk")).
+_INIT = "from socketlab.i18n import language, use_language\n\n"
 # Of these modules, only the named functions and classes (with what they need at module level).
 PARTS = {"streams.py": ("recv_line",)}
 _STAND_IN = "from socketlab.studentside import stand_in\n\n__getattr__ = stand_in(__name__)\n"
@@ -54,8 +58,10 @@ class _StandIn:
         self._dotted = dotted
 
     def _refuse(self, *args, **kwargs):
-        raise NotHereWhileGraded(f"{self._dotted} is the course's code, which is not here while grading: "
-                                 "write it yourself with the socket module")
+        from .i18n import _
+
+        raise NotHereWhileGraded(_("{name} is the course's code, which is not here while grading: write it "
+                                   "yourself with the socket module").format(name=self._dotted))
 
     __call__ = __iter__ = __enter__ = __bool__ = __len__ = __mro_entries__ = __await__ = _refuse
 
@@ -145,8 +151,15 @@ def build(dest: Path) -> Path:
         elif relative == "__main__.py":
             target.write_text(_MAIN, encoding="utf-8")
         elif not relative.startswith("instructor/"):  # of the grader's own tools, only the agent's two
-            target.write_text(_STAND_IN, encoding="utf-8")
+            target.write_text((_INIT if relative == "__init__.py" else "") + _STAND_IN, encoding="utf-8")
     (root / "instructor" / "__init__.py").write_text(_STAND_IN, encoding="utf-8")
+    from .i18n import compile_catalogs
+
+    shutil.copytree(package / "locale", root / "locale", ignore=shutil.ignore_patterns("*.pot", "*.mo"))
+    compile_catalogs(root / "locale")  # (a wheel's have no .po: its .mo files are copied below)
+    for mo in package.glob("locale/*/LC_MESSAGES/*.mo"):
+        if not (root / mo.relative_to(package)).exists():
+            shutil.copyfile(mo, root / mo.relative_to(package))
     return root
 
 
@@ -158,7 +171,7 @@ def cached_build() -> Path:
     """
     package = _package()
     digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
+    for path in sorted([*package.rglob("*.py"), *package.glob("locale/*/LC_MESSAGES/*.po")]):
         if "__pycache__" not in path.parts:
             digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     folder = Path(tempfile.gettempdir()) / f"socketlab-studentside-{digest.hexdigest()[:16]}"

@@ -207,6 +207,43 @@ def test_a_student_function_that_raised_is_reported_in_ukrainian():
     assert failure(check.echo_client, my_echo).startswith("✘ my_echo — виняток NotImplementedError: your code here")
 
 
+def test_the_line_that_an_answer_will_fail_when_graded_is_in_ukrainian(capsys):
+    from socketlab.checks import no_shortcuts
+
+    def my_echo(message, address):
+        return socketlab.echo(message, address)
+
+    socketlab.use_language("uk")
+    no_shortcuts(my_echo)
+    said = capsys.readouterr().out
+    assert said.startswith("⚠ my_echo використовує socketlab.echo.echo") and "під час оцінювання" in said
+
+
+def test_the_course_code_says_in_ukrainian_that_it_is_not_there_when_graded(tmp_path):
+    from socketlab.studentside import build
+
+    build(tmp_path)
+    code = ("import socketlab; socketlab.use_language('uk')\n"
+            "try:\n    socketlab.EchoServer()\nexcept Exception as exc:\n    print(exc)")
+    said = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n" + code],
+                          capture_output=True, text=True, timeout=30).stdout
+    assert said.startswith("socketlab.EchoServer — це код курсу, а під час оцінювання його немає"), said
+
+
+def test_socketlab_check_speaks_the_language_of_the_notebooks_edition(tmp_path):
+    """The judge speaks the edition's language, and so does what `socketlab check` prints of its verdicts."""
+    from socketlab.instructor.release import release_notebook
+    from socketlab.instructor.selfcheck import check as check_notebook, format_results
+
+    import nbformat
+
+    path = tmp_path / "01_echo.ipynb"
+    nbformat.write(release_notebook(nbformat.read(ROOT / "notebooks" / "uk" / "01_echo.ipynb", as_version=4)), path)
+    shown = format_results(check_notebook(path))
+    assert "виняток NotImplementedError" in shown and "балів" in shown, shown
+    assert "raised" not in shown and "points" not in shown
+
+
 # ---- the command line -----------------------------------------------------------------------------------
 
 

@@ -10,11 +10,14 @@ while the honest student, graded beside them, keeps every point.
 """
 
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 
+from test_cheaters import fingerprint
 from socketlab.instructor.gradebook import Options, grade
 from socketlab.instructor.pages import write_page
 from socketlab.instructor.release import check_cells, hidden_tests
@@ -192,9 +195,14 @@ def graded(tmp_path_factory):
     def page(sub, name, results, run):
         pages[sub.key] = write_page(source(), run, results, sub.key, tmp / "feedback").read_text(encoding="utf-8")
 
+    before = {"project": fingerprint(ROOT), "environment": fingerprint(Path(sys.prefix), contents=False),
+              "source": fingerprint(tmp / "source"), "submissions": fingerprint(tmp / "subs")}
     results = grade(tmp / "subs", tmp / "source", jobs=2, on_notebook=page,
                     options=Options(timeout=120, cell_timeout=20))
-    return {"results": results, "pages": pages}
+    after = {"project": fingerprint(ROOT), "environment": fingerprint(Path(sys.prefix), contents=False),
+             "source": fingerprint(tmp / "source"), "submissions": fingerprint(tmp / "subs")}
+    left = [" ".join(p.cmdline()) for p in psutil.Process().children(recursive=True)]  # of this test's own tree
+    return {"results": results, "pages": pages, "before": before, "after": after, "left": left}
 
 
 def rows(graded, student):
@@ -252,3 +260,9 @@ def test_every_writable_place_counts_against_the_disk_and_nothing_on_sys_path_is
     assert shm <= 32 and tmp <= 256, (shm, tmp)  # --disk 256M in all, of 512 MiB tried in each
     assert "WRITABLE []" in page
     assert points(graded, "hogs-the-sandbox") == FULL
+
+
+def test_nothing_outside_the_runs_changed_and_no_process_is_left(graded):
+    for what in graded["before"]:
+        assert graded["before"][what] == graded["after"][what], f"grading changed {what}"
+    assert not graded["left"], graded["left"]

@@ -28,7 +28,7 @@ import nbformat
 from .release import hidden_tests as hidden_tests_of, strip_hidden_tests, strip_solutions, tags
 
 __all__ = ["GradedCheck", "GradedNotebook", "build_graded_notebook", "sanitize_student_code", "defined_functions",
-           "JUDGED"]
+           "edition_language", "JUDGED"]
 
 # Judged outside the kernel where sockets can be handed from process to process (not on Windows).
 JUDGED = hasattr(socket, "send_fds")
@@ -105,6 +105,22 @@ def _awaits(source: str) -> bool:
         return False
 
 
+def edition_language(nb) -> str:
+    """The language a notebook's lesson cells choose (``socketlab.use_language("uk")``), else English."""
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "solution" in tags(cell):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "use_language"
+                    and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+                return node.args[0].value
+    return "en"
+
+
 def _judged_cell(source: str, preamble: list[str], answers: set[str], *, hidden: bool = False):
     """A check cell for the judge: the kernel runs its imports and the agent; the plan is the judge's."""
     asynchronous = _awaits(source)
@@ -174,6 +190,9 @@ def build_graded_notebook(source, student_cells: list[dict] | None = None, *,
     for number, text, preamble, origin in hidden_tests:
         hidden = add(text, "hidden", origin, check=True, preamble=preamble, hidden=True)
         graded.checks[number] = replace(graded.checks[number], hidden_cell=hidden)
+    language = edition_language(source)  # the judge speaks the edition's language
+    for plan in graded.plans.values():
+        plan["language"] = language
     graded.nb.metadata.pop("widgets", None)
     graded.nb.cells = cells
     return graded

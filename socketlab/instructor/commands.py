@@ -122,7 +122,7 @@ def cmd_release(args) -> int:
 def cmd_check(args) -> int:
     from .gradebook import InvalidSubmission, Options
     from .sandbox import available
-    from .selfcheck import check, format_results, picked, to_json
+    from .selfcheck import check, format_results, picked, sandbox_line, to_json, total_line
 
     if args.results:
         if not args.only:
@@ -137,7 +137,7 @@ def cmd_check(args) -> int:
     if not args.notebooks:
         return _fail(args, "name the notebooks to check, e.g. socketlab check 01_echo.ipynb")
     why_not = available()
-    print(f"sandbox: {'bwrap, as in grading' if why_not is None else f'none ({why_not}): a plain process'}")
+    print(sandbox_line(why_not))
     everything, failed = [], False
     options = Options(timeout=args.timeout, cell_timeout=args.cell_timeout)
     for notebook in args.notebooks:
@@ -152,7 +152,7 @@ def cmd_check(args) -> int:
         everything += results
         failed |= any(r.status != "passed" for r in results)
     if len(args.notebooks) > 1:
-        print(f"\ntotal: {sum(r.points for r in everything)}/{sum(r.max_points for r in everything)} points")
+        print("\n" + total_line(everything))
     if args.json:
         import json
 

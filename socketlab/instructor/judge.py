@@ -32,8 +32,8 @@ import tempfile
 import threading
 from types import SimpleNamespace
 
-from .. import checks
 from ..checks import CheckFailed, harness
+from ..i18n import _, use_language
 from .agent import ENV
 from .link import Link, decode, decode_error, encode
 
@@ -235,14 +235,14 @@ class Judge:
         if plan is None:
             return None
         if worker is None:
-            return {"passed": False, "message": "✘ the check never reached the grader"}
+            return {"passed": False, "message": "✘ " + _("the check never reached the grader")}
         worker.join(1)
         if worker.is_alive() and session is not None:
             session.close()  # the cell ended first: every call in flight fails, and the check with it
         worker.join(_FINISH_WAIT)
         # This cell's session only: a check of an earlier cell that is still running (a kernel may end
         # a cell before its check) decides nothing here.
-        return session.verdict or {"passed": False, "message": "✘ the check did not finish"}
+        return session.verdict or {"passed": False, "message": "✘ " + _("the check did not finish")}
 
     def _accept(self) -> None:
         while True:
@@ -272,6 +272,7 @@ class Judge:
         output = _ThreadOutput.capture()
         passed, message = False, ""
         harness.closers.append(session.close_remote)
+        use_language(str(plan.get("language") or "en"))  # the edition's, as the notebook's checks speak it
         try:
             exec(compile(plan.get("preamble", ""), "<imports>", "exec"), self.namespace)
             names = [str(n) for n in plan.get("answers", [])]
@@ -285,16 +286,16 @@ class Judge:
         except CheckFailed as exc:
             message = str(exc)
         except AssertionError as exc:
-            message = f"✘ {exc}" if str(exc) else "✘ a check failed"
+            message = f"✘ {exc}" if str(exc) else "✘ " + _("a check failed")
         except Exception as exc:
-            message = f"✘ the check could not run: {type(exc).__name__}: {exc}"
+            message = "✘ " + _("the check could not run: {error}").format(error=f"{type(exc).__name__}: {exc}")
         finally:
             harness.closers.remove(session.close_remote)
             _ThreadOutput.release()
         message = message if len(message) <= _MESSAGE_LIMIT else message[:_MESSAGE_LIMIT] + "…"
         session.verdict = {"passed": passed, "message": message}
         if plan.get("hidden"):  # what a hidden test said, and how it failed, stay here
-            session.end(passed, "", "" if passed else "✘ hidden tests failed")
+            session.end(passed, "", "" if passed else "✘ " + _("hidden tests failed"))
         else:
             session.end(passed, output.getvalue(), message)
         session.close()

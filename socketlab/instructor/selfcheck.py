@@ -21,10 +21,13 @@ from pathlib import Path
 
 import nbformat
 
+from ..i18n import N_, _, ngettext, use_language
+from .build import edition_language
 from .gradebook import CheckResult, Options, grade_notebook, read_submission
 from .release import check_cells, release_notebook
 
-__all__ = ["check", "format_results", "classroom_workflow", "WORKFLOW_PATH", "RESULTS_FILE"]
+__all__ = ["check", "format_results", "sandbox_line", "total_line", "classroom_workflow", "WORKFLOW_PATH",
+           "RESULTS_FILE"]
 
 WORKFLOW_PATH = ".github/workflows/classroom.yml"
 RESULTS_FILE = ".socketlab-results.json"
@@ -39,17 +42,38 @@ def check(path, source=None, options: Options = Options()) -> list[CheckResult]:
         read_submission(path)  # the same reading as the grader's: a regular, bounded, valid notebook
         base = nbformat.read(path, as_version=4)
     base = release_notebook(base)  # visible checks only
+    use_language(edition_language(base))  # what is printed of it, in its edition's language
     data = path.resolve().parent / "data"
     return grade_notebook("you", path.name, base, path, data if data.is_dir() else None, options)
 
 
+# What a result that is not the judge's own word says, in the student's language.
+_STATUS = {"timeout": N_("the time limit ran out"), "skipped": N_("not run: an earlier cell hung or the kernel died"),
+           "not run": N_("not run: the notebook stopped before this check"), "missing": N_("the notebook is missing"),
+           "invalid": N_("the notebook could not be read")}
+
+
 def format_results(results: list[CheckResult]) -> str:
+    """The points per check, in the current language (the edition's: see :func:`check`)."""
     lines = []
     for r in results:
         mark = "✔" if r.status == "passed" else "✘"
-        lines.append(f"{mark} {r.points}/{r.max_points}  {r.check}" + (f"\n      {r.message}" if r.message else ""))
-    lines.append(f"{sum(r.points for r in results)}/{sum(r.max_points for r in results)} points")
+        why = r.message if r.status in ("passed", "failed", "error") else _(_STATUS.get(r.status, r.status))
+        lines.append(f"{mark} {r.points}/{r.max_points}  {r.check}" + (f"\n      {why}" if why else ""))
+    points, most = sum(r.points for r in results), sum(r.max_points for r in results)
+    lines.append(ngettext("{points}/{most} point", "{points}/{most} points", most).format(points=points, most=most))
     return "\n".join(lines)
+
+
+def sandbox_line(why_not: str | None) -> str:
+    return _("sandbox: bwrap, as in grading") if why_not is None else _(
+        "sandbox: none ({why}): a plain process").format(why=why_not)
+
+
+def total_line(results: list[CheckResult]) -> str:
+    points, most = sum(r.points for r in results), sum(r.max_points for r in results)
+    return ngettext("total: {points}/{most} point", "total: {points}/{most} points", most).format(
+        points=points, most=most)
 
 
 def to_json(results: list[CheckResult]) -> list[dict]:
