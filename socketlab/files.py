@@ -527,7 +527,8 @@ class FileClient(Connection):
         name = path.name if name is None else name
         with open(path, "rb") as source:
             size = os.fstat(source.fileno()).st_size
-            header = protocol.build_header(size, name)  # a bad name fails here, before any byte is sent
+            protocol.check_name(name)  # a bad name fails here, before any byte is sent
+            header = protocol.build_header(size, name)
             start = time.perf_counter()
             self.sock.sendall(header)
             self._expect(protocol.Ready)

@@ -152,12 +152,20 @@ def numbered_name(name: str, n: int) -> str:
 
 
 def build_header(size: int, name: str) -> bytes:
-    """``FILE <size> <name>\\n``; raises :class:`LocalProtocolError` for a bad size or name."""
+    """``FILE <size> <name>\\n``; raises :class:`LocalProtocolError` for a bad size, or a name that would
+    break the line. Whether a name is safe to save is the server's to judge (:func:`check_name`; the
+    course's client asks it too, before connecting): this half of the protocol is all a client needs."""
     if not isinstance(size, int) or not 0 <= size <= MAX_SIZE:
         raise LocalProtocolError("bad-header", f"size must be a whole number from 0 to {MAX_SIZE}, got {size!r}")
-    check_name(name)
-    # At most 5 + 20 + 1 + 255 + 1 bytes: always within MAX_HEADER.
-    return f"FILE {size} {name}\n".encode("utf-8")
+    if not isinstance(name, str) or not name or "\n" in name or "\r" in name:
+        raise LocalProtocolError("bad-name", f"a name must be one line of text, got {_clip(repr(name))}")
+    try:
+        data = f"FILE {size} {name}\n".encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: not text
+        raise LocalProtocolError("bad-name", "a name must be text that UTF-8 can encode") from None
+    if len(data) > MAX_HEADER:
+        raise LocalProtocolError("bad-name", f"the header would be longer than {MAX_HEADER} bytes")
+    return data
 
 
 def parse_header(line: bytes, *, max_size: int | None = None) -> FileHeader:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import dis
+import sys
 import types
 
 from .studentside import is_real
@@ -50,33 +51,53 @@ def in_function(function) -> list[str]:
         scope = getattr(fn, "__globals__", {})
         closure = dict(zip(code.co_freevars, (c.cell_contents for c in fn.__closure__ or () if _filled(c))))
         for code_object in _codes(code):
+            local: dict[str, object] = {}  # what an import inside the function bound: name -> object
             module = None  # the course's module the previous instruction loaded: socketlab, then .echo…
+            imported = None  # what the previous instruction imported, for the STORE or IMPORT_FROM after it
+            from_list = None  # the constant before an IMPORT_NAME: the names a from-import takes
             for op in dis.get_instructions(code_object):
                 name = op.argval
-                if op.opname in ("LOAD_ATTR", "LOAD_METHOD") and module is not None:
-                    obj, module = getattr(module, name, None), None
-                    dotted = _dotted(obj) if obj is not None else None
-                    if isinstance(obj, types.ModuleType):
-                        module = obj  # socketlab.streams: what is taken from it decides
-                    elif dotted and not is_real(dotted):
-                        found.append(dotted)
+                if op.opname in ("LOAD_ATTR", "LOAD_METHOD", "IMPORT_FROM") and (module or imported) is not None:
+                    obj = getattr(module or imported, name, None)
+                    module = None
+                    if op.opname == "IMPORT_FROM":
+                        imported = _take(obj, found)  # (the module stays below it on the stack)
+                        continue
+                    module = obj if isinstance(obj, types.ModuleType) else None
+                    if module is None:
+                        _take(obj, found)
                     continue
-                module = None
-                if op.opname == "IMPORT_NAME" and str(name).startswith("socketlab.") and not is_real(name):
-                    found.append(name)  # an import inside the function
-                if op.opname not in ("LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_CLASSDEREF"):
+                if op.opname in ("STORE_FAST", "STORE_NAME", "STORE_DEREF") and imported is not None:
+                    local[name], imported = imported, None
                     continue
-                obj = closure.get(name, scope.get(name, getattr(builtins, name, None)))
-                dotted = _dotted(obj) if obj is not None else None
-                if dotted and isinstance(obj, types.ModuleType):
-                    module = obj
-                elif dotted and not is_real(dotted):
-                    found.append(dotted)
-                elif isinstance(obj, (types.FunctionType, types.MethodType)) and dotted is None:
+                module = imported = None
+                if op.opname == "IMPORT_NAME" and str(name).split(".")[0] == "socketlab":
+                    # ``from socketlab.x import y`` gives socketlab.x; ``import socketlab.x`` the package
+                    imported = sys.modules.get(str(name) if from_list else "socketlab")
+                    continue
+                if op.opname == "LOAD_CONST":
+                    from_list = name
+                if op.opname == "LOAD_FAST" and name in local:
+                    obj = local[name]
+                elif op.opname in ("LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_CLASSDEREF"):
+                    obj = closure.get(name, scope.get(name, getattr(builtins, name, None)))
+                else:
+                    continue
+                if isinstance(obj, types.ModuleType) and _dotted(obj):
+                    module = obj  # what is taken from it decides
+                elif _take(obj, found) is None and isinstance(obj, (types.FunctionType, types.MethodType)):
                     visit(obj)  # a helper the student wrote: what does it use?
 
     visit(function)
     return sorted(set(found))
+
+
+def _take(obj, found: list[str]):
+    """``obj`` if it is a module, else note it if it is the course's and a stand-in when graded."""
+    dotted = _dotted(obj) if obj is not None else None
+    if dotted and not isinstance(obj, types.ModuleType) and not is_real(dotted):
+        found.append(dotted)
+    return obj if isinstance(obj, types.ModuleType) else None
 
 
 def _filled(cell) -> bool:

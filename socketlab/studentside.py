@@ -9,8 +9,10 @@ that a program behaves there as it will when graded.
 Its modules have the package's names, so a lesson's ``import socketlab`` and
 ``from socketlab.widgets import EchoPanel`` still work; but only these are real:
 
-- :mod:`socketlab.protocol` and, of :mod:`socketlab.streams`, ``recv_line``
-  (and the errors it raises): what notebook 03 lets an answer use;
+- of :mod:`socketlab.streams`, ``recv_line`` (and the errors it raises), and of
+  :mod:`socketlab.protocol`, the client's half (building the header, parsing the
+  replies): what notebook 03 lets an answer use; not the server's judgement of a
+  name (``check_name``, ``parse_header``), which its exercises ask for;
 - the kernel's side of a judged check: :mod:`socketlab.checks.harness`, the
   agent and its link (:mod:`socketlab.instructor.agent`, ``.link``);
 - the language of the messages (:mod:`socketlab.i18n` and its catalogs), so a
@@ -37,11 +39,14 @@ from pathlib import Path
 __all__ = ["NotHereWhileGraded", "stand_in", "build", "cached_build", "program_env", "is_real"]
 
 # Copied as they are (paths inside the package).
-REAL = ("protocol.py", "i18n.py", "studentside.py", "checks/harness.py", "instructor/agent.py", "instructor/link.py")
+REAL = ("i18n.py", "studentside.py", "checks/harness.py", "instructor/agent.py", "instructor/link.py")
 # What the package's own __init__ gives of the real modules (a lesson's first cell: socketlab.use_language("uk")).
 _INIT = "from socketlab.i18n import language, use_language\n\n"
 # Of these modules, only the named functions and classes (with what they need at module level).
-PARTS = {"streams.py": ("recv_line",)}
+PARTS = {"streams.py": ("recv_line",),
+         # the client's half: 03's my_send_file may use it; receive_file and safe_name judge names themselves
+         "protocol.py": ("build_header", "parse_reply", "Ready", "Ok", "ErrorReply", "FileHeader", "ProtocolError",
+                         "LocalProtocolError", "RemoteProtocolError", "build_ready", "build_ok", "build_error")}
 _STAND_IN = "from socketlab.studentside import stand_in\n\n__getattr__ = stand_in(__name__)\n"
 _MAIN = ('import sys\n\nsys.exit("python -m socketlab: the course\'s servers and clients are not here while '
          'grading; write your own with the socket module")\n')

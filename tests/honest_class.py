@@ -1316,6 +1316,8 @@ for test in ["звіт.txt", "../evil.txt", "", "a\x00b", "я" * 128 + ".txt"]:
         "files-30": [
             ("itertools.count", r'''import itertools
 
+from socketlab.streams import recv_line  # дозволено в цій вправі
+
 
 def receive_file(conn, folder):
     """Receive one upload on conn, save it in folder; return its Path, or None if refused."""
@@ -1623,7 +1625,11 @@ def receive_file(conn: socket.socket, folder) -> Optional[Path]:
         ],
         # ---- Exercise 6: my_send_file ----------------------------------------------------------
         "files-34": [
-            ("own exception class", r'''class UploadFailed(Exception):
+            ("own exception class", r'''from socketlab import protocol
+from socketlab.streams import recv_line
+
+
+class UploadFailed(Exception):
     """Сервер відмовив або зберіг не ті байти."""
 
 

@@ -4,6 +4,7 @@ Every wrong answer must fail its check every time, with a message naming the fix
 the reference answers must pass (50 times in a row in the slow family).
 """
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -212,7 +213,6 @@ WRONG_SAFE_NAMES = {
     no_control_characters: "NUL",
     cleans_up: "never 'clean up'",
     returns_bool: "return the name itself",
-    uses_the_course: "socketlab.protocol",
     stub: "NotImplementedError",
 }
 
@@ -400,7 +400,6 @@ WRONG_RECEIVERS = {
     returns_the_name: (check.file_server, "return the Path"),
     eof_escapes: (check.file_server_refuses, "catch the EOFError"),
     wrong_error_code: (check.file_server_refuses, "ERROR bad-name"),
-    course_parser: (check.file_server, "socketlab.protocol"),
     stub: (check.file_server, "NotImplementedError"),
 }
 
@@ -561,7 +560,6 @@ WRONG_CLIENTS = {
     no_sha_check: (check.file_client_refusals, "compare the server's SHA-256"),
     first_error_only: (check.file_client_refusals, "reply to the body too"),
     returns_own_name: (check.file_client, "return the saved name"),
-    course_client: (check.file_client, "from the course"),
     stub: (check.file_client, "NotImplementedError"),
 }
 
@@ -623,3 +621,18 @@ def test_a_released_03_runs_every_demo_and_every_other_cell_before_its_first_fai
     assert demos and all(c.id in {b.id for b in before} for c in code if c.id in demos), \
         f"demo cells after the first exercise's check: {[d for d in demos if d not in {b.id for b in before}]}"
     assert [c for c in code[failed + 1:] if "check" not in c.metadata.get("tags", [])], "the exercises are last"
+
+
+@pytest.mark.parametrize("check_function, answer, name, used", [
+    (check.safe_name, uses_the_course, "safe_name", "socketlab.protocol.check_name"),
+    (check.file_server, course_parser, "receive_file", "socketlab.protocol.parse_header"),
+    (check.file_client, course_client, "my_send_file", "socketlab.files.send_file"),
+], ids=["safe_name", "receive_file", "my_send_file"])
+def test_an_answer_on_the_course_code_is_told_it_fails_when_graded(check_function, answer, name, used, tmp_path,
+                                                                    capsys):
+    """Here the course's code is there, and the check says the grader will fail it (it is not there)."""
+    args = () if check_function is check.safe_name else (tmp_path,)
+    with contextlib.suppress(CheckFailed):
+        check_function(as_student(answer, name), *args)
+    said = capsys.readouterr().out.splitlines()[0]
+    assert said.startswith(f"⚠ {name} uses") and used in said and "when graded" in said, said

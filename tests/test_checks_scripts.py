@@ -39,10 +39,16 @@ WRONG = {
     "one recv": (check.server_script, ARGS + "with socket.create_server((HOST, PORT)) as l:\n    c, _ = l.accept()\n"
                  "    c.sendall(c.recv(3))\n", "got back"),
     "crashes": (check.server_script, ARGS + "raise NotImplementedError('your code here')\n", "NotImplementedError"),
-    "uses the course": (check.server_script, "import socketlab\n" + SERVER, "socket module"),
-    # out of sight of the source's reading: not installed, as far as the program can tell
-    "imports the course unseen": (check.server_script, "lab = __import__('socket' + 'lab')\n" + SERVER,
-                                  "ModuleNotFoundError"),
+    # The programs find the package's student side, as when graded: its servers are stand-ins there.
+    "uses the course": (check.server_script, ARGS + "import socketlab\n"
+                        "socketlab.EchoServer(host=HOST, port=PORT, max_clients=1).start().wait(30)\n",
+                        "not here while grading"),
+    "imports the course unseen": (check.server_script, ARGS + "lab = __import__('socket' + 'lab.echo').echo\n"
+                                  "lab.EchoServer(host=HOST, port=PORT).start()\n", "not here while grading"),
+    "runs the course's program": (check.server_script, "import os, sys\nos.execv(sys.executable, [sys.executable, "
+                                  "'-m', 'socketlab', 'echo-server', '--once', '--host', sys.argv[1], '--port', "
+                                  "sys.argv[2]])\n", "write your own with the socket module"),
+    "imports socketlab and writes its own": (None, "import socketlab\n" + SERVER, ""),  # nothing wrong with that
     "no half-close": (check.client_script, CLIENT.replace("    sock.shutdown(socket.SHUT_WR)\n", ""), "SHUT_WR"),
     "first recv only": (check.client_script, ARGS + "MESSAGE = ' '.join(sys.argv[3:])\n"
                         "with socket.create_connection((HOST, PORT), timeout=5) as s:\n    s.sendall(MESSAGE.encode())\n"
@@ -54,8 +60,9 @@ WRONG = {
 }
 
 
-@pytest.mark.parametrize("case", WRONG)
-def test_every_wrong_program_fails_with_its_hint(tmp_path, case):
+@pytest.mark.parametrize("case", [case for case, (check_function, _, _) in WRONG.items() if check_function])
+def test_every_wrong_program_fails_with_its_hint(tmp_path, case, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # as a notebook's folder: no checkout's socketlab/ beside it for -m to find
     check_function, source, hint = WRONG[case]
     (tmp_path / "prog.py").write_text(source, encoding="utf-8")
     try:
@@ -64,6 +71,14 @@ def test_every_wrong_program_fails_with_its_hint(tmp_path, case):
     finally:
         stop_programs()
     assert hint in str(caught.value) and str(caught.value).startswith("✘")
+
+
+def test_a_program_that_only_imports_the_course_passes(tmp_path):
+    (tmp_path / "prog.py").write_text(WRONG["imports socketlab and writes its own"][1], encoding="utf-8")
+    try:
+        check.server_script(tmp_path / "prog.py")
+    finally:
+        stop_programs()
 
 
 def test_a_permanent_server_that_ends_fails(tmp_path):

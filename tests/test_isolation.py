@@ -171,6 +171,28 @@ print("WRITABLE", [p for p in writable if p not in ("", "/grade")])
 '''
 
 
+HONEST_ECHO = '''import socket
+
+def my_echo(message, address):
+    with socket.create_connection(address, timeout=5) as sock:
+        sock.sendall(message.encode())
+        sock.shutdown(socket.SHUT_WR)
+        return b"".join(iter(lambda: sock.recv(65536), b"")).decode()
+'''
+# Holds 2.5 GiB in memfds (each within --file-size): more than --memory for the whole run.
+MEMFDS = '''import mmap, os
+held = []
+for i in range(50):
+    fd = os.memfd_create(f"hoard{i}")
+    os.ftruncate(fd, 50 * 2**20)
+    with mmap.mmap(fd, 50 * 2**20) as m:
+        for at in range(0, 50 * 2**20, 2**20):
+            m[at:at + 2**20] = b"x" * 2**20
+    held.append(fd)
+print("HELD", len(held) * 50, "MiB")
+'''
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("isolation")
@@ -186,6 +208,7 @@ def graded(tmp_path_factory):
         "reads-the-plans": answered(serve_one_client=READS_PLANS),
         "peeks-at-hidden-tests": answered(my_echo=PEEKS),
         "hogs-the-sandbox": answered(serve_one_client=HOGS),
+        "hoards-memfds": answered(my_echo=MEMFDS + HONEST_ECHO),
     }
     for student, nb in class_.items():
         (tmp / "subs" / student).mkdir(parents=True)
@@ -266,3 +289,40 @@ def test_nothing_outside_the_runs_changed_and_no_process_is_left(graded):
     for what in graded["before"]:
         assert graded["before"][what] == graded["after"][what], f"grading changed {what}"
     assert not graded["left"], graded["left"]
+
+
+def test_memory_held_in_memfds_counts_against_the_runs_memory(graded):
+    """The run's control group counts them: the kernel is stopped before it holds 2.5 GiB (--memory 2G)."""
+    from socketlab.instructor import cgroup
+
+    group = cgroup.make(2**30, 64)
+    if group is None:
+        pytest.skip("no control group can be made here: memfds are bounded per file only (see the README)")
+    group.remove()
+    page = graded["pages"]["hoards-memfds"]
+    assert "HELD 2500 MiB" not in page
+    assert rows(graded, "hoards-memfds")["echo client: gets back exactly what it sent"].points == 0
+    assert points(graded, "honest") == FULL
+
+
+def test_a_kernel_that_lies_about_its_buffers_still_fails_a_handler_that_hoards(tmp_path):
+    """Notebook 04: a handler with no drain, in a kernel that reports nothing buffered and no stall."""
+    liar = ("import socketlab.checks.harness as harness\n\n"
+            "async def status(self):\n    return [], 0.0, 0\n\n"
+            "harness.HandlerHost.status = status\n\n"
+            "async def handle_echo(reader, writer):\n"
+            "    while data := await reader.read(4096):\n"
+            "        writer.write(data)\n"
+            "    writer.close()\n")
+    name = "04_concurrency.ipynb"
+    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    cell = next(c for c in nb.cells if "solution" in c.metadata.get("tags", []) and "def handle_echo(" in c.source)
+    cell.source = liar
+    (tmp_path / "source").mkdir()
+    shutil.copy(ROOT / "notebooks" / name, tmp_path / "source" / name)
+    (tmp_path / "subs" / "liar").mkdir(parents=True)
+    nbformat.write(nb, tmp_path / "subs" / "liar" / name)
+    results = {r.check: r for r in grade(tmp_path / "subs", tmp_path / "source", jobs=1,
+                                         options=Options(timeout=120, cell_timeout=30))}
+    handler = next(r for check, r in results.items() if check.startswith("asyncio handler"))
+    assert handler.points == 0 and "drain" in handler.message, handler

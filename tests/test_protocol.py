@@ -62,10 +62,15 @@ def test_too_large():
     assert p.parse_header(b"FILE 100 a\n", max_size=100).size == 100
 
 
-def test_build_header_refuses_locally():
-    with pytest.raises(p.LocalProtocolError) as info:
-        p.build_header(3, "a/b")
-    assert info.value.code == "bad-name"
+def test_build_header_refuses_only_what_breaks_the_line():
+    """Whether a name is safe to save is the server's judgement (check_name), not the client's half."""
+    assert p.build_header(3, "a/b") == b"FILE 3 a/b\n"
+    with pytest.raises(p.RemoteProtocolError):
+        p.parse_header(p.build_header(3, "a/b"))
+    for broken in ("", "a\nb", "a\rb", "\udcff"):
+        with pytest.raises(p.LocalProtocolError) as info:
+            p.build_header(3, broken)
+        assert info.value.code == "bad-name"
     with pytest.raises(p.LocalProtocolError):
         p.build_header(-1, "a")
     with pytest.raises(p.LocalProtocolError, match="from 0 to"):
@@ -174,8 +179,9 @@ def test_any_valid_name_round_trips(size, name):
     if p.name_problem(name) is None:
         assert p.parse_header(p.build_header(size, name)) == p.FileHeader(size, name)
     else:
-        with pytest.raises(p.LocalProtocolError):
-            p.build_header(size, name)
+        with pytest.raises(p.ProtocolError):  # the client's check, or the server's on what it sent
+            p.check_name(name)
+            p.parse_header(p.build_header(size, name))
 
 
 @settings(max_examples=300, deadline=None)
