@@ -62,6 +62,11 @@ def no_shortcuts(function) -> None:
                        "write it yourself with the socket module").format(name=name, names=", ".join(used)))
 
 
+def not_here(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is the course's code refusing to run where it is graded (socketlab.studentside)."""
+    return exc is not None and "NotHereWhileGraded" in {getattr(exc, "type_name", None), type(exc).__name__}
+
+
 def raised(who: str, exc: BaseException, hint: str = "") -> CheckFailed:
     """The failure for a student function that raised: the error, the student's frames, a hint."""
     kind = getattr(exc, "type_name", None) or type(exc).__name__  # a class of the student's, raised in the kernel

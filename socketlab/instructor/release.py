@@ -9,12 +9,14 @@ the students never see, between ``### BEGIN HIDDEN TESTS`` and
 experiments) are for students only: grading skips them, so no check may
 depend on one.  A student copy has every answer replaced by a stub, no hidden
 test and no output. The release also holds the GitHub Classroom workflow
-(``.github/workflows/classroom.yml``, see :mod:`socketlab.instructor.selfcheck`),
+(``.github/workflows/classroom.yml``, :func:`classroom_workflow`: it runs ``socketlab check``,
+:mod:`socketlab.instructor.selfcheck`),
 which names the checks and their points and nothing of the hidden tests.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -22,9 +24,11 @@ from pathlib import Path
 import nbformat
 
 __all__ = ["STUB", "strip_solutions", "strip_hidden_tests", "hidden_tests", "check_cells", "tags",
-           "release_notebook", "release"]
+           "release_notebook", "release", "classroom_workflow", "WORKFLOW_PATH", "RESULTS_FILE"]
 
 STUB = 'raise NotImplementedError("your code here")'
+WORKFLOW_PATH = ".github/workflows/classroom.yml"
+RESULTS_FILE = ".socketlab-results.json"
 _SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)", re.M | re.S)
 _HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[^\n]*\n(.*?)^[ \t]*### END HIDDEN TESTS[^\n]*(\n|$)", re.M | re.S)
 
@@ -89,10 +93,67 @@ def release(source_dir, out_dir, *, workflow: bool = True, package: str = "socke
     if (source_dir / "data").is_dir():
         shutil.copytree(source_dir / "data", out_dir / "data", dirs_exist_ok=True)
     if workflow:
-        from .selfcheck import WORKFLOW_PATH, classroom_workflow
 
         target = out_dir / WORKFLOW_PATH
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(classroom_workflow(released, package), encoding="utf-8")
         written.append(target)
     return written
+
+
+def classroom_workflow(notebooks: dict[str, object], package: str = "socketlab") -> str:
+    """The GitHub Actions workflow for the student copies ``{name: notebook}``."""
+    q = json.dumps  # a JSON string is a YAML double-quoted scalar
+    names = sorted(notebooks)
+    lines = [
+        "# Made by `socketlab release`: runs your notebooks as the grader will, on every push.",
+        "name: Autograding",
+        "on: [push, workflow_dispatch]",
+        "permissions:",
+        "  checks: write",
+        "  actions: read",
+        "  contents: read",
+        "jobs:",
+        "  autograding:",
+        "    runs-on: ubuntu-latest",
+        "    if: github.actor != 'github-classroom[bot]'",
+        "    steps:",
+        "      - uses: actions/checkout@v4",
+        "      - uses: actions/setup-python@v5",
+        "        with:",
+        "          python-version: \"3.12\"",
+        "      - name: Install socketlab (and bubblewrap, for the grader's sandbox)",
+        "        run: |",
+        "          sudo apt-get install -y bubblewrap || true",
+        "          sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 || true",
+        f"          python -m pip install {q(package)}",
+        "      - name: Run the notebooks as the grader does",
+        "        run: |",
+        f"          rm -f {RESULTS_FILE}",
+        f"          socketlab check {' '.join(q(n) for n in names)} --json {RESULTS_FILE} || true",
+    ]
+    runners = []
+    for name in names:
+        for number, cell in enumerate(check_cells(notebooks[name]), 1):
+            step = f"check-{name.split('_')[0]}-{number}"
+            runners.append(step)
+            title = f"{name.removesuffix('.ipynb')}: {cell.metadata.get('name', f'check {number}')}"
+            lines += [
+                f"      - name: {q(title)}",
+                f"        id: {step}",
+                "        uses: classroom-resources/autograding-command-grader@v1",
+                "        with:",
+                f"          test-name: {q(title)}",
+                f"          command: {q(f'socketlab check --from {RESULTS_FILE} --only {name}#{number}')}",
+                "          timeout: 1",
+                f"          max-score: {int(cell.metadata.get('points', 1))}",
+            ]
+    lines += [
+        "      - name: Autograding Reporter",
+        "        uses: classroom-resources/autograding-grading-reporter@v1",
+        "        env:",
+        *[f"          {step.upper()}_RESULTS: \"${{{{steps.{step}.outputs.result}}}}\"" for step in runners],
+        "        with:",
+        f"          runners: {','.join(runners)}",
+    ]
+    return "\n".join(lines) + "\n"

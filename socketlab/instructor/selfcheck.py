@@ -5,8 +5,8 @@ is one, with the package's student side, else a plain process), with the visible
 hidden tests, and when the instructor's notebooks are given (``--source``) their
 hidden tests are stripped first. Points are printed per check.
 
-For GitHub Classroom, :func:`classroom_workflow` is the ``.github/workflows/classroom.yml``
-that ``socketlab release`` puts in the student copies: on every push it installs the
+For GitHub Classroom, :func:`socketlab.instructor.release.classroom_workflow` is the
+``.github/workflows/classroom.yml`` that ``socketlab release`` puts in the student copies: on every push it installs the
 package, runs ``socketlab check`` on every notebook once (``--json``), then reports each
 check as a test of its own with its points (``--from``), so Classroom shows points per
 check. It names checks and points only: hidden tests never enter the student's repository.
@@ -24,13 +24,10 @@ import nbformat
 from ..i18n import N_, _, ngettext, use_language
 from .build import edition_language
 from .gradebook import CheckResult, Options, grade_notebook, read_submission
-from .release import check_cells, release_notebook
+from .release import RESULTS_FILE, WORKFLOW_PATH, release_notebook
 
-__all__ = ["check", "format_results", "sandbox_line", "total_line", "classroom_workflow", "WORKFLOW_PATH",
-           "RESULTS_FILE"]
+__all__ = ["check", "format_results", "sandbox_line", "total_line", "WORKFLOW_PATH", "RESULTS_FILE"]
 
-WORKFLOW_PATH = ".github/workflows/classroom.yml"
-RESULTS_FILE = ".socketlab-results.json"
 
 
 def check(path, source=None, options: Options = Options()) -> list[CheckResult]:
@@ -89,61 +86,3 @@ def picked(results_file, which: str) -> dict | None:
         return rows[int(number) - 1]
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return None
-
-
-def classroom_workflow(notebooks: dict[str, object], package: str = "socketlab") -> str:
-    """The GitHub Actions workflow for the student copies ``{name: notebook}``."""
-    q = json.dumps  # a JSON string is a YAML double-quoted scalar
-    names = sorted(notebooks)
-    lines = [
-        "# Made by `socketlab release`: runs your notebooks as the grader will, on every push.",
-        "name: Autograding",
-        "on: [push, workflow_dispatch]",
-        "permissions:",
-        "  checks: write",
-        "  actions: read",
-        "  contents: read",
-        "jobs:",
-        "  autograding:",
-        "    runs-on: ubuntu-latest",
-        "    if: github.actor != 'github-classroom[bot]'",
-        "    steps:",
-        "      - uses: actions/checkout@v4",
-        "      - uses: actions/setup-python@v5",
-        "        with:",
-        "          python-version: \"3.12\"",
-        "      - name: Install socketlab (and bubblewrap, for the grader's sandbox)",
-        "        run: |",
-        "          sudo apt-get install -y bubblewrap || true",
-        "          sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 || true",
-        f"          python -m pip install {q(package)}",
-        "      - name: Run the notebooks as the grader does",
-        "        run: |",
-        f"          rm -f {RESULTS_FILE}",
-        f"          socketlab check {' '.join(q(n) for n in names)} --json {RESULTS_FILE} || true",
-    ]
-    runners = []
-    for name in names:
-        for number, cell in enumerate(check_cells(notebooks[name]), 1):
-            step = f"check-{name.split('_')[0]}-{number}"
-            runners.append(step)
-            title = f"{name.removesuffix('.ipynb')}: {cell.metadata.get('name', f'check {number}')}"
-            lines += [
-                f"      - name: {q(title)}",
-                f"        id: {step}",
-                "        uses: classroom-resources/autograding-command-grader@v1",
-                "        with:",
-                f"          test-name: {q(title)}",
-                f"          command: {q(f'socketlab check --from {RESULTS_FILE} --only {name}#{number}')}",
-                "          timeout: 1",
-                f"          max-score: {int(cell.metadata.get('points', 1))}",
-            ]
-    lines += [
-        "      - name: Autograding Reporter",
-        "        uses: classroom-resources/autograding-grading-reporter@v1",
-        "        env:",
-        *[f"          {step.upper()}_RESULTS: \"${{{{steps.{step}.outputs.result}}}}\"" for step in runners],
-        "        with:",
-        f"          runners: {','.join(runners)}",
-    ]
-    return "\n".join(lines) + "\n"
