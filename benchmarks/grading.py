@@ -27,7 +27,7 @@ from pathlib import Path
 
 import nbformat
 
-from socketlab.instructor.gradebook import grade
+from socketlab.instructor.gradebook import default_jobs, grade
 from socketlab.instructor.sandbox import available
 from socketlab.instructor.release import check_cells, release_notebook, strip_solutions
 
@@ -123,7 +123,7 @@ def costs(submissions: Path, source: Path, notebooks: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=30)
-    parser.add_argument("--jobs", type=int, default=(os.cpu_count() or 1) + 1)  # as socketlab grade
+    parser.add_argument("--jobs", type=int, default=default_jobs())  # as socketlab grade
     parser.add_argument("--all", action="store_true", help="grade every notebook of the course, not only 01-03")
     parser.add_argument("--sandbox-cost", action="store_true",
                         help="also grade one student alone: in the sandbox, without it, and without the judge")

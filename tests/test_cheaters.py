@@ -16,8 +16,8 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -51,10 +51,20 @@ def with_cell(function: str, code: str, *, stub: bool = True):
     return nb
 
 
+def _files(folder: Path) -> list[Path]:
+    """Every file under ``folder``; in a git checkout, those git does not ignore (what other tests run
+    beside this one write, a notebook's lab/ and uploads/, is ignored; a file planted anywhere else is not)."""
+    listed = subprocess.run(["git", "-C", str(folder), "ls-files", "-co", "--exclude-standard", "-z"],
+                            capture_output=True, timeout=60) if (folder / ".git").exists() else None
+    if listed is not None and listed.returncode == 0:
+        return sorted(folder / name for name in listed.stdout.decode("utf-8", "surrogateescape").split("\0") if name)
+    return sorted(folder.rglob("*"))
+
+
 def fingerprint(folder: Path, *, contents: bool = True) -> str:
     """A hash of every file under ``folder``: its path, size and (or) its bytes."""
     digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
+    for path in _files(folder):
         if any(part in {".git", "__pycache__", ".pytest_cache", ".hypothesis", "build"} for part in path.parts):
             continue
         digest.update(str(path).encode())
@@ -64,6 +74,13 @@ def fingerprint(folder: Path, *, contents: bool = True) -> str:
             if contents:
                 digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def _cmdline(process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:  # ended meanwhile, or not ours to read
+        return []
 
 
 SERVE_STUB = 'def serve_one_client(listener):\n    raise NotImplementedError("your code here")\n'
@@ -127,7 +144,7 @@ def cheaters(tmp: Path, honest_notebook: Path, source_dir: Path, host_port: int)
                               "        f.write(b'x' * 2**20)\n" + SERVE_STUB),
         "kills": with_cell("serve_one_client", "import os\nfor pid in range(1, 5000):\n    if pid != os.getpid():\n"
                            "        try:\n            os.kill(pid, 9)\n        except OSError:\n            pass\n" + SERVE_STUB),
-        "daemon": with_cell("serve_one_client", "import subprocess\nsubprocess.Popen(['sleep', '600'], start_new_session=True)\n"
+        "daemon": with_cell("serve_one_client", "import subprocess\nsubprocess.Popen(['sleep', '600.4242'], start_new_session=True)\n"
                             + SERVE_STUB),
         "forged-junit": with_cell("serve_one_client", "open('junit.xml', 'w').write('<testsuite><testcase name=\"Cell 5\"/></testsuite>')\n"
                                   + SERVE_STUB),
@@ -171,13 +188,15 @@ def graded(tmp_path_factory):
             nbformat.write(what, path)
     before = {"project": fingerprint(ROOT), "environment": fingerprint(Path(sys.prefix), contents=False),
               "source": fingerprint(source_dir), "submissions": fingerprint(subs), "out": fingerprint(tmp / "out")}
-    started = time.time()
     results = grade(subs, source_dir, jobs=2, options=Options(timeout=90, cell_timeout=15))
     after = {"project": fingerprint(ROOT), "environment": fingerprint(Path(sys.prefix), contents=False),
              "source": fingerprint(source_dir), "submissions": fingerprint(subs), "out": fingerprint(tmp / "out")}
-    left = [p.info for p in psutil.process_iter(["pid", "cmdline", "create_time"])
-            if (p.info["create_time"] or 0) >= started - 1 and p.info["cmdline"]
-            and any(word in " ".join(p.info["cmdline"]) for word in ("ipykernel", "socketlab.instructor", "sleep 600", "bwrap"))]
+    # Of this test's own process tree, and its daemon's marker anywhere (an escaped daemon would have left
+    # the tree): a JupyterLab or another test's kernel beside it is not ours.
+    ours = [p for p in psutil.Process().children(recursive=True)
+            if any(word in " ".join(p.cmdline()) for word in ("ipykernel", "socketlab.instructor", "bwrap"))]
+    daemons = [p for p in psutil.process_iter() if "600.4242" in " ".join(_cmdline(p))]
+    left = [{"pid": p.pid, "cmdline": _cmdline(p)} for p in ours + daemons]
     write_gradebook(results, tmp / "out" / "gradebook.csv")
     try:
         reached = host.accept() is not None

@@ -224,7 +224,12 @@ def graded(tmp_path_factory):
                     options=Options(timeout=120, cell_timeout=20))
     after = {"project": fingerprint(ROOT), "environment": fingerprint(Path(sys.prefix), contents=False),
              "source": fingerprint(tmp / "source"), "submissions": fingerprint(tmp / "subs")}
-    left = [" ".join(p.cmdline()) for p in psutil.Process().children(recursive=True)]  # of this test's own tree
+    left = []  # of this test's own process tree: what other tests run beside it is not ours
+    for process in psutil.Process().children(recursive=True):
+        try:
+            left.append(" ".join(process.cmdline()))
+        except psutil.Error:
+            pass  # it ended meanwhile
     return {"results": results, "pages": pages, "before": before, "after": after, "left": left}
 
 

@@ -85,7 +85,7 @@ def add_commands(commands) -> None:
     p.add_argument("submissions", metavar="SUBMISSIONS", help="a folder (<student>/<NN_name>.ipynb) or Moodle's zip")
     p.add_argument("--source", default="notebooks", help="the instructor's notebooks (default: %(default)s)")
     p.add_argument("--out", default="gradebook.csv", help="the gradebook to write (default: %(default)s)")
-    p.add_argument("--jobs", type=_count, default=None, help="notebooks graded at once (default: one more than the cores)")
+    p.add_argument("--jobs", type=_count, default=None, help="notebooks graded at once (default: twice the cores and one)")
     p.add_argument("--timeout", type=_seconds, default=300.0,
                    help="wall-clock limit per notebook in seconds (default: %(default)s)")
     p.add_argument("--cell-timeout", type=_seconds, default=60.0,

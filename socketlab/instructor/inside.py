@@ -9,10 +9,11 @@ This is the first program inside the sandbox. Before pytest starts it:
   grader's;
 - hides ``rfc3987_syntax`` from jsonschema (which nbformat uses): that import
   compiles a grammar, about a second per notebook, for a format notebook
-  schemas never use.
+  schemas never use; and loads no pytest plugin but nbval's and its own.
 """
 
 import argparse
+import os
 import sys
 
 
@@ -47,6 +48,9 @@ def main(argv: list[str]) -> int:
         if options.memory:
             set_limits(options.memory, options.processes, options.file_size, options.cpu)
     sys.modules.setdefault("rfc3987_syntax", None)  # "not installed", for jsonschema
+    # Only the plugins named on the command line (nbval) and the verdicts: a run does not pay for finding
+    # and importing every pytest plugin the environment holds (xdist, hypothesis, anyio…).
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     import pytest
 
     return pytest.main(pytest_args, plugins=["socketlab.instructor.verdicts"])
