@@ -351,6 +351,7 @@ def test_no_student_thread_runs_on_after_a_check():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # 200 checks, beside the other slow families on two cores
 def test_the_reference_answers_pass_50_times_in_a_row():
     for _ in range(50):
         check.echo_server(serve_one_client)

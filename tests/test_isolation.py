@@ -44,6 +44,22 @@ def answered(**cells):
     return nb
 
 
+HONEST_ECHO = '''import socket
+
+def my_echo(message, address):
+    with socket.create_connection(address, timeout=5) as sock:
+        sock.sendall(message.encode())
+        sock.shutdown(socket.SHUT_WR)
+        return b"".join(iter(lambda: sock.recv(65536), b"")).decode()
+'''
+HONEST_SERVER = '''def serve_one_client(listener):
+    conn, _ = listener.accept()
+    with conn:
+        conn.settimeout(5)
+        while data := conn.recv(4096):
+            conn.sendall(data)
+
+'''
 SPAWNED = '''import os, subprocess, sys
 
 def my_echo(message, address):
@@ -92,23 +108,9 @@ while True:
 subprocess.Popen([sys.executable, "-c", code, env["SOCKETLAB_JUDGE"], relay])
 time.sleep(0.5)
 env["SOCKETLAB_JUDGE"] = relay
-
-def my_echo(message, address):
-    import socket
-    with socket.create_connection(address, timeout=5) as sock:
-        sock.sendall(message.encode())
-        sock.shutdown(socket.SHUT_WR)
-        return b"".join(iter(lambda: sock.recv(65536), b"")).decode()
-'''
+''' + HONEST_ECHO
 # Reads everything the kernel can for the hidden tests' code, and prints what it finds.
-READS_PLANS = '''import glob, os
-
-def serve_one_client(listener):
-    conn, _ = listener.accept()
-    with conn:
-        conn.settimeout(5)
-        while data := conn.recv(4096):
-            conn.sendall(data)
+READS_PLANS = HONEST_SERVER + '''import glob, os
 
 found = []
 for path in glob.glob("/grade/**", recursive=True) + glob.glob("/proc/*/fd/*") + glob.glob("/proc/*/environ"):
@@ -133,14 +135,7 @@ def my_echo(message, address):
         return b"".join(iter(lambda: sock.recv(65536), b"")).decode()
 '''
 # Fills /dev/shm and /tmp, holds memfds, and tries to write on sys.path; prints how far each went.
-HOGS = '''import mmap, os, sys
-
-def serve_one_client(listener):
-    conn, _ = listener.accept()
-    with conn:
-        conn.settimeout(5)
-        while data := conn.recv(4096):
-            conn.sendall(data)
+HOGS = HONEST_SERVER + '''import mmap, os, sys
 
 def fill(path):
     done = 0
@@ -171,14 +166,6 @@ print("WRITABLE", [p for p in writable if p not in ("", "/grade")])
 '''
 
 
-HONEST_ECHO = '''import socket
-
-def my_echo(message, address):
-    with socket.create_connection(address, timeout=5) as sock:
-        sock.sendall(message.encode())
-        sock.shutdown(socket.SHUT_WR)
-        return b"".join(iter(lambda: sock.recv(65536), b"")).decode()
-'''
 # Holds 2.5 GiB in memfds (each within --file-size): more than --memory for the whole run.
 MEMFDS = '''import mmap, os
 held = []
