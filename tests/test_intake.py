@@ -115,6 +115,9 @@ def hostile(kind: str) -> bytes:
             zf.writestr(*link_entry("student/01_echo.ipynb", "/etc/passwd"))
         elif kind == "bomb":
             zf.writestr("student/01_echo.ipynb", b"\0" * (20 * 2**20))
+        elif kind == "many-small-bombs":  # every entry under 1 MiB, the whole packed 900 times
+            for i in range(200):
+                zf.writestr(f"student/part{i}.txt", b"\0" * (2**20 - 1))
         elif kind == "entries":
             for i in range(intake.MAX_ENTRIES + 1):
                 zf.writestr(f"f{i}", b"")
@@ -125,7 +128,8 @@ def hostile(kind: str) -> bytes:
 
 
 @pytest.mark.filterwarnings("ignore:Duplicate name")
-@pytest.mark.parametrize("kind", ["dotdot", "absolute", "backslash", "drive", "symlink", "bomb", "entries", "twice"])
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "backslash", "drive", "symlink", "bomb", "many-small-bombs",
+                                  "entries", "twice"])
 def test_a_hostile_zip_is_refused_and_writes_nothing_outside(tmp_path, kind):
     archive = tmp_path / "download.zip"
     archive.write_bytes(hostile(kind))
@@ -144,8 +148,8 @@ def test_sizes_that_lie_are_caught_while_unpacking(tmp_path, monkeypatch):
     archive.write_bytes(zip_bytes([("01_echo.ipynb", b"x" * 5000, NEW)]))
     real_check = intake._check
 
-    def lying(zf):  # as if the central directory said 10 bytes
-        entries = real_check(zf)
+    def lying(zf, *limit):  # as if the central directory said 10 bytes
+        entries = real_check(zf, *limit)
         for info, _ in entries:
             info.file_size = 10
         return entries
@@ -174,3 +178,26 @@ def test_not_a_zip_is_refused(tmp_path):
     (tmp_path / "fake.zip").write_text("hello")
     with pytest.raises(HostileArchive, match="not a zip"):
         collect(tmp_path / "fake.zip", NAMES, tmp_path / "work")
+
+
+def test_a_students_zip_bomb_of_small_entries_is_refused_whole_and_costs_only_that_student(tmp_path):
+    subs = tmp_path / "subs"
+    for student in ("bomber", "good"):
+        (subs / student).mkdir(parents=True)
+    (subs / "bomber" / "lab4.zip").write_bytes(hostile("many-small-bombs"))
+    (subs / "good" / "01_echo.ipynb").write_bytes(NB)
+    found = {s.key: s for s in collect(subs, NAMES, tmp_path / "work")}
+    assert any("packed" in n and "times in all" in n for n in found["bomber"].notes), found["bomber"].notes
+    assert set(found["good"].notebooks) == {"01_echo.ipynb"}
+    written = sum(f.stat().st_size for f in (tmp_path / "work").rglob("*") if f.is_file())
+    assert written < 2**20  # nothing of the 200 MiB was written
+
+
+def test_a_students_zip_is_held_to_a_smaller_whole_than_the_download(tmp_path):
+    archive = tmp_path / "big.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:  # stored: no ratio to catch, only the size
+        for i in range(5):
+            zf.writestr(f"f{i}.bin", os.urandom(60 * 2**20))
+    with pytest.raises(HostileArchive, match="more than"):
+        safe_extract(archive, tmp_path / "out", intake.MAX_STUDENT_TOTAL)
+    assert not (tmp_path / "out").exists()

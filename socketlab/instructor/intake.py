@@ -14,9 +14,10 @@ zip (``lab4.zip``), or in a folder inside that zip: a notebook counts for
 several do, the newest is graded and the others are named in the notes.
 
 Zips are never trusted: :func:`safe_extract` refuses, before writing anything, an
-archive with more than ``MAX_ENTRIES`` entries or ``MAX_TOTAL`` bytes unpacked, an
-entry that is absolute, climbs out with ``..``, is a link or a device, is encrypted,
-or is packed more than ``MAX_RATIO`` times; it writes each file itself (never
+archive with more than ``MAX_ENTRIES`` entries or ``MAX_TOTAL`` bytes unpacked
+(``MAX_STUDENT_TOTAL`` for a zip a student handed in), packed more than ``MAX_RATIO``
+times in all, or with an entry that is absolute, climbs out with ``..``, is a link or
+a device, is encrypted, or is packed more than ``MAX_RATIO`` times; it writes each file itself (never
 ``extractall``) with ``O_EXCL | O_NOFOLLOW`` inside a folder it has just made, and
 stops the moment the bytes read exceed what the archive declared. A zip inside a
 zip is opened (one level); a zip inside that one is not.
@@ -32,12 +33,14 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Submission", "HostileArchive", "collect", "safe_extract", "MAX_ENTRIES", "MAX_TOTAL", "MAX_RATIO"]
+__all__ = ["Submission", "HostileArchive", "collect", "safe_extract", "MAX_ENTRIES", "MAX_TOTAL", "MAX_RATIO",
+           "MAX_STUDENT_TOTAL"]
 
 MAX_ENTRIES = 10_000
 MAX_TOTAL = 1 * 2**30         # bytes unpacked, for one archive
 MAX_ENTRY = 64 * 2**20        # bytes unpacked, for one file of it
-MAX_RATIO = 100               # unpacked / packed, for entries over 1 MiB
+MAX_RATIO = 100               # unpacked / packed: for an entry over 1 MiB, and for a whole archive over 1 MiB
+MAX_STUDENT_TOTAL = 256 * 2**20  # bytes unpacked, for a zip a student handed in (notebooks and their files)
 _MOODLE_FOLDER = re.compile(r"^(?P<name>.*?)_(?P<id>\d+)_assignsubmission_(?P<plugin>[A-Za-z0-9]+)_?$")
 _MOODLE_FILE = re.compile(r"^(?P<name>.*?)_(?P<id>\d+)_assignsubmission_(?P<plugin>[A-Za-z0-9]+)_(?P<file>.+)$")
 _MAX_DEPTH = 6                # folders searched below a student's folder
@@ -87,13 +90,16 @@ def _parts(name: str) -> list[str]:
     return parts
 
 
-def _check(zf: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo, list[str]]]:
+def _check(zf: zipfile.ZipFile, limit: int = MAX_TOTAL) -> list[tuple[zipfile.ZipInfo, list[str]]]:
     infos = zf.infolist()
     if len(infos) > MAX_ENTRIES:
         raise HostileArchive(f"it has {len(infos)} entries, more than {MAX_ENTRIES}")
-    total = sum(i.file_size for i in infos)
-    if total > MAX_TOTAL:
-        raise HostileArchive(f"it unpacks to {total} bytes, more than {MAX_TOTAL}")
+    total, packed = sum(i.file_size for i in infos), sum(i.compress_size for i in infos)
+    if total > limit:
+        raise HostileArchive(f"it unpacks to {total} bytes, more than {limit}")
+    # By the whole, too: many entries just under 1 MiB each make a bomb no single entry shows.
+    if total > 2**20 and total > MAX_RATIO * max(packed, 1):
+        raise HostileArchive(f"it is packed {total // max(packed, 1)} times in all (a zip bomb?): at most {MAX_RATIO}")
     entries = []
     for info in infos:
         name = _entry_name(info)
@@ -115,10 +121,11 @@ def _check(zf: zipfile.ZipFile) -> list[tuple[zipfile.ZipInfo, list[str]]]:
     return entries
 
 
-def safe_extract(archive: Path, dest: Path) -> list[Path]:
+def safe_extract(archive: Path, dest: Path, limit: int = MAX_TOTAL) -> list[Path]:
     """Unpack ``archive`` into the new folder ``dest`` (which must not exist); the files written.
 
-    Refuses with :class:`HostileArchive` (and leaves no ``dest``) if any entry is hostile.
+    Refuses with :class:`HostileArchive` (and leaves no ``dest``) if any entry is hostile, or the
+    whole would unpack to more than ``limit`` bytes or more than ``MAX_RATIO`` times its packed size.
     """
     dest = Path(dest)
     try:
@@ -126,11 +133,11 @@ def safe_extract(archive: Path, dest: Path) -> list[Path]:
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise HostileArchive(f"it is not a zip file we can read ({exc})") from None
     with zf:
-        entries = _check(zf)
+        entries = _check(zf, limit)
         dest.mkdir(parents=False)
         root = dest.resolve()
         written: list[Path] = []
-        budget = MAX_TOTAL
+        budget = limit
         try:
             for info, parts in entries:
                 target = root.joinpath(*parts)
@@ -274,7 +281,7 @@ def _gather(submission: Submission, roots: list[Path], work: Path) -> list[tuple
             target = work / f"{len(list(work.iterdir())) if work.exists() else 0}"
             work.mkdir(parents=True, exist_ok=True)
             try:
-                unpacked = safe_extract(path, target)
+                unpacked = safe_extract(path, target, MAX_STUDENT_TOTAL)
             except HostileArchive as exc:
                 submission.notes.append(f"{shown}: refused: {exc}")
                 continue
