@@ -26,7 +26,8 @@ from typing import Callable
 
 from . import protocol
 from .server import Server, ThreadingMixIn, preview
-from .streams import Connection, DeadlineExceeded, IncompleteRead, LineTooLong, extend_deadline, recv_line, sooner
+from .streams import (Connection, DeadlineExceeded, IncompleteRead, LineTooLong, extend_deadline, recv_line, sooner,
+                      with_deadline)
 
 __all__ = ["FileServer", "ThreadingFileServer", "FileClient", "send_file", "SendResult",
            "TransferError", "DEFAULT_FILE_PORT"]
@@ -516,10 +517,17 @@ class SendResult:
 
 
 class FileClient(Connection):
-    """One connection to a ``FileServer``; ``send(path)`` as often as you like."""
+    """One connection to a ``FileServer``; ``send(path)`` as often as you like.
+
+    ``timeout`` bounds the whole connection, connecting included, as ``echo()``'s does: a server that
+    trickles its replies a byte at a time cannot hold the client past it.
+    """
 
     def __init__(self, address=("127.0.0.1", DEFAULT_FILE_PORT), timeout: float = 30.0):
+        started = time.monotonic()
         super().__init__(address, timeout)
+        self.sock = with_deadline(self.sock, max(timeout - (time.monotonic() - started), 0.001))
+        self.sock.settimeout(timeout)
 
     def send(self, path, *, name: str | None = None,
              progress: Callable[[int, int], None] | None = None) -> SendResult:

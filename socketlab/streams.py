@@ -193,6 +193,23 @@ class DeadlineSocket(socket.socket):
     def sendall(self, *args):
         return self._bounded(socket.socket.sendall, *args)
 
+    def sendfile(self, file, offset: int = 0, count: int | None = None):
+        # socket.sendfile waits on the timeout gettimeout() gives, once per piece: within this call,
+        # it is the time left. (A caller sending in chunks meets the deadline between them too.)
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded(self._why)
+        idle = self._idle
+        self._idle = left if idle is None else min(idle, left)
+        try:
+            return super().sendfile(file, offset, count)
+        except TimeoutError:
+            if time.monotonic() >= self._deadline:
+                raise DeadlineExceeded(self._why) from None
+            raise
+        finally:
+            self._idle = idle
+
 
 def with_deadline(conn: socket.socket, seconds: float) -> "DeadlineSocket":
     """``conn`` as a :class:`DeadlineSocket` that ends ``seconds`` from now (``conn`` itself is spent)."""

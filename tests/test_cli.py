@@ -303,6 +303,34 @@ def test_echo_timeout_bounds_the_whole_command():
     assert "no answer from" in done.stderr and took < 4.0
 
 
+@pytest.mark.parametrize("stall", ["ready", "ok"])
+def test_send_file_timeout_bounds_the_whole_command(tmp_path, stall):
+    """A server that trickles its READY (or its OK) a byte at a time cannot hold send-file past --timeout."""
+    def trickle(conn):
+        header = conn.recv(1024)
+        size = int(header.split()[1])
+        reply = b"READY\n"
+        if stall == "ok":
+            conn.sendall(reply)
+            got = 0
+            while got < size:
+                got += len(conn.recv(65536))
+            reply = b"OK 5 " + b"0" * 64 + b" x.txt\n"
+        for byte in reply[:-1]:  # never the end of the line: a byte every 0.2 s for as long as it takes
+            conn.sendall(bytes([byte]))
+            time.sleep(0.2)
+        time.sleep(10)
+
+    sample = tmp_path / "x.txt"
+    sample.write_text("hello")
+    port, thread = serve_once_in_thread(trickle)
+    started = time.monotonic()
+    done = run_cli("send-file", "--port", str(port), "--timeout", "2", str(sample))
+    took = time.monotonic() - started
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert took < 4.5, took
+
+
 def test_echo_keeps_a_bounded_reply():
     def endless(conn):
         conn.recv(100)
