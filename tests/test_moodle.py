@@ -10,7 +10,7 @@ import nbformat
 from socketlab.instructor.build import build_graded_notebook
 from socketlab.instructor.gradebook import CheckResult, in_shard, parse_shard
 from socketlab.instructor.moodle import WORKSHEET_COLUMNS, write_feedback_zip, write_worksheet
-from socketlab.instructor.pages import write_page
+from socketlab.instructor.pages import student_folder, write_page
 from socketlab.instructor.release import check_cells, hidden_tests, release
 from socketlab.instructor.reports import merge_gradebooks, read_gradebook, write_feedback, write_gradebook
 from socketlab.instructor.selfcheck import WORKFLOW_PATH
@@ -63,15 +63,15 @@ def test_worksheet_fills_in_moodles_own(tmp_path):
 
 def test_feedback_zip_in_the_download_layout(tmp_path):
     for student in ("Шевченко Тарас_12345", "plain"):
-        (tmp_path / "pages" / student).mkdir(parents=True)
-        (tmp_path / "pages" / student / "01_echo.html").write_text("<p>page</p>")
+        (tmp_path / "pages" / student_folder(student)).mkdir(parents=True)
+        (tmp_path / "pages" / student_folder(student) / "01_echo.html").write_text("<p>page</p>")
     write_feedback(results(), tmp_path / "pages")
     left_out = write_feedback_zip(results(), tmp_path / "pages", tmp_path / "feedback.zip", markdown=tmp_path / "pages")
     names = zipfile.ZipFile(tmp_path / "feedback.zip").namelist()
     assert sorted(names) == ["Шевченко Тарас_12345_assignsubmission_file_/01_echo.html",
                              "Шевченко Тарас_12345_assignsubmission_file_/feedback.md"]
     assert left_out == ["plain"]
-    md = (tmp_path / "pages" / "Шевченко Тарас_12345.md").read_text(encoding="utf-8")
+    md = (tmp_path / "pages" / f"{student_folder('Шевченко Тарас_12345')}.md").read_text(encoding="utf-8")
     assert f"`{EVIL}`" in md and md.count("<script>") == 1  # shown as code, not as HTML or a link
     assert "3000000" not in md
 

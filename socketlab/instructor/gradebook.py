@@ -44,6 +44,7 @@ import nbformat
 from .build import build_graded_notebook
 from . import cgroup
 from .sandbox import Limits, Sandbox, available
+from .texts import visible
 
 __all__ = ["CheckResult", "Options", "grade", "grade_notebook", "read_submission", "InvalidSubmission",
            "GradingInterrupted", "in_shard", "parse_shard"]
@@ -70,6 +71,12 @@ class CheckResult:
     name: str = ""        # the student's full name, where the LMS gave one
     participant: str = ""  # the LMS's participant id ("" if none)
     note: str = ""        # what could not be matched or was chosen when the files were collected
+
+    def __post_init__(self):
+        # Every text of a result can be written and shown as it is (see socketlab.instructor.texts).
+        for name in ("student", "notebook", "check", "sandbox", "name", "participant", "note"):
+            object.__setattr__(self, name, visible(str(getattr(self, name))))
+        object.__setattr__(self, "message", visible(str(self.message), keep="\n"))
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .texts import visible
+
 __all__ = ["Submission", "HostileArchive", "collect", "safe_extract", "MAX_ENTRIES", "MAX_TOTAL", "MAX_RATIO",
            "MAX_STUDENT_TOTAL"]
 
@@ -301,6 +303,15 @@ def _unprefixed(shown: str) -> str:
     return (match["file"] if match else first) + sep + rest
 
 
+def _unique(key: str, taken) -> str:
+    """``key``, or ``key (2)``… if another folder already shows as ``key`` (each folder is one student)."""
+    n, unique = 1, key
+    while unique in taken:
+        n += 1
+        unique = f"{key} ({n})"
+    return unique
+
+
 def collect(submissions, names: list[str], work) -> list[Submission]:
     """The class in ``submissions`` (a folder or a zip); ``names``: the course's notebooks.
 
@@ -319,17 +330,21 @@ def collect(submissions, names: list[str], work) -> list[Submission]:
     elif not _is_dir(submissions):
         raise FileNotFoundError(f"no such folder or zip: {submissions}")
     groups: dict[str, tuple[Submission, list[Path]]] = {}
-    for entry in sorted(os.listdir(submissions)):
-        if entry.startswith(".") or entry == "__MACOSX":
+    for raw in sorted(os.listdir(submissions)):
+        if raw.startswith(".") or raw == "__MACOSX":
             continue
-        path = submissions / entry
+        path = submissions / raw
+        # A name as it can be shown and written: a byte the system could not decode (a zip made on
+        # Windows) as \xd2, a control or invisible character as its escape (socketlab.instructor.texts).
+        entry = visible(raw)
         folder, flat = _MOODLE_FOLDER.match(entry), _MOODLE_FILE.match(entry)
         if _is_dir(path) and folder:
             name, pid = folder["name"].strip(), folder["id"]
         elif _is_file(path) and flat and not folder:
             name, pid = flat["name"].strip(), flat["id"]
         elif _is_dir(path):
-            groups.setdefault(entry, (Submission(key=entry, name=entry), []))[1].append(path)
+            key = _unique(entry, groups)
+            groups[key] = (Submission(key=key, name=key), [path])
             continue
         else:
             continue  # a stray file at the top: not a student's

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .gradebook import CheckResult
 from .reports import spreadsheet_safe
+from .texts import student_folder
 
 __all__ = ["WORKSHEET_COLUMNS", "write_worksheet", "write_feedback_zip", "feedback_comment"]
 
@@ -88,7 +89,7 @@ def write_worksheet(results: list[CheckResult], path, roster=None) -> list[str]:
             out.append([f"Participant {pid}", spreadsheet_safe(mine[0].name), "", "Submitted for grading",
                         str(sum(r.points for r in mine)), str(sum(r.max_points for r in mine)), "Yes", "-", now,
                         feedback_comment(mine)])
-    with open(path, "w", newline="", encoding="utf-8-sig") as f:
+    with open(path, "w", newline="", encoding="utf-8-sig", errors="backslashreplace") as f:
         csv.writer(f).writerows(out)
     return left_out
 
@@ -99,8 +100,6 @@ def write_feedback_zip(results: list[CheckResult], pages, path, markdown=None) -
     ``markdown``: the folder of ``<student>.md`` summaries, added as ``feedback.md``.
     Returns the students left out (no participant id).
     """
-    from .pages import student_folder
-
     students = _by_student(results)
     left_out = []
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -114,9 +113,7 @@ def write_feedback_zip(results: list[CheckResult], pages, path, markdown=None) -
             for page in sorted(here.glob("*.html")) if here.is_dir() else []:
                 zf.write(page, f"{folder}/{page.name}")
             if markdown is not None:
-                from .reports import _file_name
-
-                summary = Path(markdown) / f"{_file_name(student)}.md"
+                summary = Path(markdown) / f"{student_folder(student)}.md"
                 if summary.is_file():
                     zf.write(summary, f"{folder}/feedback.md")
     return left_out

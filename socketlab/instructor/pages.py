@@ -24,6 +24,7 @@ import nbformat
 
 from .gradebook import CheckResult
 from .release import tags
+from .texts import student_folder
 
 __all__ = ["page_notebook", "write_page", "student_folder"]
 
@@ -59,11 +60,6 @@ _TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
 {%- endif -%}
 {% endblock any_cell %}
 """
-
-
-def student_folder(student: str) -> str:
-    """A student's key as one safe folder name."""
-    return "".join(c if c.isalnum() or c in " ._-" else "_" for c in student).strip(" .") or "student"
 
 
 def _why(r: CheckResult) -> str:
@@ -145,5 +141,5 @@ def write_page(source_nb, run: dict, results: list[CheckResult], student: str, f
     here = Path(folder) / student_folder(student)
     here.mkdir(parents=True, exist_ok=True)
     path = here / (results[0].notebook.removesuffix(".ipynb") + ".html" if results else "notebook.html")
-    path.write_text(body, encoding="utf-8")
+    path.write_text(body, encoding="utf-8", errors="backslashreplace")
     return path

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from .gradebook import CheckResult
+from .texts import student_folder
 
 __all__ = ["COLUMNS", "check_writable", "write_gradebook", "summary_table", "write_feedback", "spreadsheet_safe",
            "read_gradebook", "merge_gradebooks", "markdown_escape"]
@@ -21,8 +22,11 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 def spreadsheet_safe(text: str) -> str:
-    """A cell text that Excel, LibreOffice and Google Sheets show as text, never run as a formula."""
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    """A cell text that Excel, LibreOffice and Google Sheets show as text, never run as a formula.
+
+    A text that starts with ``'`` gets one more, so that ``=2+2`` and ``'=2+2`` stay two texts
+    (``'=2+2`` and ``''=2+2``) and :func:`read_gradebook` gives each back as it was."""
+    return "'" + text if text.startswith(_FORMULA_START + ("'",)) else text
 
 
 def check_writable(path) -> None:
@@ -50,7 +54,7 @@ def _write_rows(rows: list[list[str]], path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     rows = sorted(rows, key=lambda row: (row[0], row[3]))
     tmp = Path(f"{path}.part")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with open(tmp, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
         writer = csv.writer(f)
         writer.writerow(COLUMNS)
         writer.writerows(rows)
@@ -62,7 +66,7 @@ def write_gradebook(results: list[CheckResult], path) -> None:
 
 
 def _unsafe(text: str) -> str:
-    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_START) else text
+    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_START + ("'",)) else text
 
 
 def read_gradebook(path) -> list[CheckResult]:
@@ -156,12 +160,7 @@ def write_feedback(results: list[CheckResult], folder) -> list[Path]:
                     why = "hidden tests failed (they are not shown)" if r.hidden else _markdown_text(r.message or r.status)
                     lines.append(f"  - {why}")
             lines.append("")
-        path = folder / f"{_file_name(student)}.md"
-        path.write_text("\n".join(lines), encoding="utf-8")
+        path = folder / f"{student_folder(student)}.md"
+        path.write_text("\n".join(lines), encoding="utf-8", errors="backslashreplace")
         written.append(path)
     return written
-
-
-def _file_name(student: str) -> str:
-    """A student's folder name as a file name: the folder was one already, but be sure."""
-    return "".join(c if c.isalnum() or c in " ._-" else "_" for c in student).strip(" .") or "student"

@@ -1,0 +1,128 @@
+"""The grader's own edges: text that cannot be written, names that look alike, names that lie on a terminal.
+
+No submission may end the run or take another student's rows: every text the grader
+writes is made writable and visible where it is made (socketlab.instructor.texts), and
+every student has one identity, in the gradebook, on the pages, in a merge and in a
+regrade alike.
+"""
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from socketlab.instructor.gradebook import CheckResult
+from socketlab.instructor.moodle import write_feedback_zip, write_worksheet
+from socketlab.instructor.pages import write_page
+from socketlab.instructor.reports import merge_gradebooks, read_gradebook, summary_table, write_feedback, write_gradebook
+from socketlab.instructor.sandbox import available
+from socketlab.instructor.texts import student_folder, visible
+
+ROOT = Path(__file__).resolve().parent.parent
+ECHO = "01_echo.ipynb"
+LONE = "bad text " + chr(0xDCFF) + " and " + chr(0xD800)
+FORGED = "x\nfor review: a-honest / 01_echo.ipynb was graded 'tampered'\x1b[2K\x1b[1A"
+
+
+def result(student, points=1, message="", **kw):
+    return CheckResult(student, ECHO, "echo server", points, 2, "passed" if points else "failed", message, **kw)
+
+
+def test_a_lone_surrogate_or_a_control_character_is_escaped_never_fatal(tmp_path):
+    results = [result("s", 0, LONE, name="Ім'я " + chr(0xDCFF), participant="12345"), result("honest", 2)]
+    write_gradebook(results, tmp_path / "gradebook.csv")
+    write_feedback(results, tmp_path / "feedback")
+    write_worksheet(results, tmp_path / "grades.csv")
+    source = nbformat.read(ROOT / "notebooks" / ECHO, as_version=4)
+    page = write_page(source, {}, results[:1], "s", tmp_path / "feedback").read_text(encoding="utf-8")
+    write_feedback_zip(results, tmp_path / "feedback", tmp_path / "feedback.zip", markdown=tmp_path / "feedback")
+    text = (tmp_path / "gradebook.csv").read_text(encoding="utf-8")
+    assert "bad text \\xff and \\ud800" in text and "\\xff" in page
+    assert {r.student for r in read_gradebook(tmp_path / "gradebook.csv")} == {"s", "honest"}
+
+
+def test_a_name_from_disk_that_is_not_utf8_is_shown_with_its_bytes(tmp_path):
+    from socketlab.instructor.intake import collect
+
+    cp1251 = "Шевченко".encode("cp1251")  # as unzip leaves a folder made on Windows
+    (tmp_path / "subs" / "honest").mkdir(parents=True)
+    os.mkdir(os.fsencode(tmp_path / "subs") + b"/" + cp1251)
+    found = {s.key for s in collect(tmp_path / "subs", [ECHO], tmp_path / "work")}
+    assert found == {"honest", "".join(f"\\x{b:02x}" for b in cp1251)}
+    for key in found:
+        key.encode("utf-8")  # every key can be written; the shard's hash takes it too
+
+
+def test_names_cannot_forge_lines_on_the_terminal():
+    rows = [result(FORGED, 0), result("a-honest", 2)]
+    table = summary_table(rows)
+    assert len(table.splitlines()) == len(summary_table([result("x"), result("y")]).splitlines())
+    assert "\x1b" not in table and "\\x1b[2K" in table and "\\n" in table
+    assert visible("Привіт, світе! ✔") == "Привіт, світе! ✔"  # what is printable stays as it is
+    assert visible("a\u202etxt.exe") == "a\\u202etxt.exe"  # a right-to-left override is shown, not obeyed
+
+
+LOOKALIKES = ["a-honest", "a-honest.", "a-honest ", "A-honest", "=2+2", "'=2+2", "''=2+2", "+1", "'+1"]
+
+
+def test_students_whose_names_look_alike_keep_their_own_rows_pages_and_merges(tmp_path):
+    results = [result(s, i % 3) for i, s in enumerate(LOOKALIKES)]
+    write_gradebook(results, tmp_path / "gradebook.csv")
+    back = read_gradebook(tmp_path / "gradebook.csv")
+    assert [(r.student, r.points) for r in sorted(back, key=lambda r: r.student)] == \
+        sorted((r.student, r.points) for r in results)
+    with open(tmp_path / "gradebook.csv", encoding="utf-8") as f:
+        assert not [c for row in csv.reader(f) for c in row if c.startswith(("=", "+", "-", "@"))]
+    folders = [student_folder(s) for s in LOOKALIKES]
+    assert len({f.lower() for f in folders}) == len(LOOKALIKES)  # apart even where case is not
+    # a regrade of one replaces its rows only; the merge of two parts keeps everyone's
+    regrade = [result("'=2+2", 2)]
+    merge_gradebooks([tmp_path / "gradebook.csv"], tmp_path / "merged.csv", replace_with=regrade)
+    merged = {r.student: r.points for r in read_gradebook(tmp_path / "merged.csv")}
+    assert merged == {**{r.student: r.points for r in results}, "'=2+2": 2}
+    write_gradebook(results[:4], tmp_path / "part-0.csv")
+    write_gradebook(results[4:], tmp_path / "part-1.csv")
+    merge_gradebooks([tmp_path / "part-0.csv", tmp_path / "part-1.csv"], tmp_path / "shards.csv")
+    assert (tmp_path / "shards.csv").read_bytes() == (tmp_path / "gradebook.csv").read_bytes()
+
+
+@pytest.mark.skipif(available() is not None, reason=f"no sandbox here: {available()}")
+@pytest.mark.timeout(300)
+def test_a_class_of_lookalikes_and_bad_names_leaves_every_honest_student_graded(tmp_path):
+    """Through `socketlab grade`, as an instructor runs it: the gradebook, grades.csv and pages complete."""
+    (tmp_path / "source").mkdir()
+    (tmp_path / "source" / ECHO).write_bytes((ROOT / "notebooks" / ECHO).read_bytes())
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    honest = (ROOT / "notebooks" / ECHO).read_bytes()
+    stub = nbformat.writes(nbformat.read(ROOT / "notebooks" / ECHO, as_version=4)).replace(
+        "conn, _ = listener.accept()", "raise ValueError('x' + chr(0xDCFF) + '\\x1b[2K')").encode()
+    for name, notebook in [("a-honest", honest), ("a-honest.", stub), ("=2+2", honest), ("'=2+2", stub),
+                           ("Шевченко Тарас_12345_assignsubmission_file_", honest)]:
+        (subs / name).mkdir()
+        (subs / name / ECHO).write_bytes(notebook)
+    windows_name = os.fsencode(subs) + b"/" + "Петренко".encode("cp1251")
+    os.mkdir(windows_name)
+    with open(windows_name + b"/" + ECHO.encode(), "wb") as f:
+        f.write(honest)
+    out = tmp_path / "out" / "gradebook.csv"
+    done = subprocess.run([sys.executable, "-m", "socketlab", "grade", str(subs), "--source", str(tmp_path / "source"),
+                           "--out", str(out), "--no-progress", "--jobs", "3"], capture_output=True, timeout=280,
+                          env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    assert b"\x1b" not in done.stdout + done.stderr
+    points = {}
+    for r in read_gradebook(out):
+        points[r.student] = points.get(r.student, 0) + r.points
+    full = points["a-honest"]
+    assert full == 7 and points["=2+2"] == full and points["Шевченко Тарас_12345"] == full
+    assert points["a-honest."] < full and points["'=2+2"] < full
+    assert points["\\xcf\\xe5\\xf2\\xf0\\xe5\\xed\\xea\\xee"] == full
+    pages = sorted((tmp_path / "out" / "feedback").glob("*/01_echo.html"))
+    assert len(pages) == 6
+    with open(tmp_path / "out" / "grades.csv", encoding="utf-8-sig") as f:
+        assert len(list(csv.reader(f))) == 2  # the header and the one Moodle student
