@@ -126,3 +126,77 @@ def test_a_class_of_lookalikes_and_bad_names_leaves_every_honest_student_graded(
     assert len(pages) == 6
     with open(tmp_path / "out" / "grades.csv", encoding="utf-8-sig") as f:
         assert len(list(csv.reader(f))) == 2  # the header and the one Moodle student
+
+
+def _class_of_stubs(tmp_path, count: int) -> tuple[Path, Path]:
+    from socketlab.instructor.release import release_notebook
+
+    (tmp_path / "source").mkdir()
+    (tmp_path / "source" / ECHO).write_bytes((ROOT / "notebooks" / ECHO).read_bytes())
+    stub = nbformat.writes(release_notebook(nbformat.read(ROOT / "notebooks" / ECHO, as_version=4)))
+    for i in range(count):
+        (tmp_path / "subs" / f"s{i}").mkdir(parents=True)
+        (tmp_path / "subs" / f"s{i}" / ECHO).write_text(stub, encoding="utf-8")
+    return tmp_path / "subs", tmp_path / "source"
+
+
+def _grader(subs, source, out):
+    return subprocess.Popen([sys.executable, "-m", "socketlab", "grade", str(subs), "--source", str(source),
+                             "--out", str(out), "--no-progress", "--jobs", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def _wait_for_lines(path: Path, count: int, seconds: float = 120) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text(encoding="utf-8").splitlines()) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never held {count} lines")
+
+
+@pytest.mark.skipif(available() is not None, reason=f"no sandbox here: {available()}")
+@pytest.mark.timeout(300)
+def test_a_killed_run_keeps_what_it_graded_and_the_same_command_resumes(tmp_path):
+    import signal
+
+    subs, source = _class_of_stubs(tmp_path, 4)
+    out = tmp_path / "out" / "gradebook.csv"
+    journal = out.parent / "gradebook.csv.journal"
+    first = _grader(subs, source, out)
+    _wait_for_lines(journal, 2)
+    os.killpg(first.pid, signal.SIGKILL)  # no chance to write anything more
+    first.wait(30)
+    kept = [line for line in journal.read_text(encoding="utf-8").splitlines()]
+    assert len(kept) >= 2 and not out.exists()
+    pages_before = {p: p.stat().st_mtime_ns for p in (out.parent / "feedback").glob("*/*.html")}
+    second = _grader(subs, source, out)
+    stdout, stderr = second.communicate(timeout=240)
+    assert second.returncode == 0 and b"resuming" in stderr, stderr
+    assert {r.student for r in read_gradebook(out)} == {"s0", "s1", "s2", "s3"}
+    for page, mtime in pages_before.items():  # what was graded before was taken back, not graded again
+        assert page.stat().st_mtime_ns == mtime
+    assert not journal.exists()
+
+
+@pytest.mark.skipif(available() is not None, reason=f"no sandbox here: {available()}")
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_and_sigterm_are_obeyed_within_two_seconds_and_keep_the_finished(tmp_path, how):
+    import signal
+    import time
+
+    subs, source = _class_of_stubs(tmp_path, 6)
+    out = tmp_path / "out" / "gradebook.csv"
+    grader = _grader(subs, source, out)
+    _wait_for_lines(out.parent / "gradebook.csv.journal", 1)
+    time.sleep(0.3)  # in the middle of the next notebook
+    sent = time.monotonic()
+    os.kill(grader.pid, getattr(signal, how))
+    grader.communicate(timeout=60)
+    took = time.monotonic() - sent
+    print(f"{how} obeyed in {took:.2f} s")
+    assert grader.returncode == 130 and took < 2.0, (grader.returncode, took)
+    assert len(read_gradebook(out)) >= 4  # the finished pair's rows (4 checks) are in the gradebook

@@ -179,7 +179,7 @@ def _write_outputs(args, results, out: Path, roster, *, moodle: bool = True) -> 
 
 
 def cmd_grade(args) -> int:
-    from .gradebook import GradingInterrupted, Options, grade
+    from .gradebook import GradingInterrupted, Journal, Options, grade
     from .intake import HostileArchive
     from .pages import write_page
     from .reports import check_writable, merge_gradebooks, read_gradebook, summary_table, write_gradebook
@@ -209,12 +209,16 @@ def cmd_grade(args) -> int:
         except Exception as exc:  # a page is a courtesy: never the cause of a lost grade
             print(f"WARNING: no feedback page for {sub.key} / {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
 
+    # Each finished pair is kept here at once; a rerun of a stopped or killed run takes them back.
+    journal = Journal(out.parent / f"{out.name}.journal")
+    if journal.path.exists():
+        print(f"resuming: the pairs {journal.path} holds are not graded again", file=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix=".socketlab-unpacked-", dir=out.parent))
     previous = signal.signal(signal.SIGTERM, _terminated)  # a batch system's "stop": like Ctrl-C
     interrupted = None
     try:
         results = grade(args.submissions, args.source, jobs=args.jobs, students=args.student, shard=args.shard,
-                        work=work / "w", progress=not args.no_progress, on_notebook=page,
+                        work=work / "w", progress=not args.no_progress, on_notebook=page, journal=journal,
                         options=Options(timeout=args.timeout, cell_timeout=args.cell_timeout, limits=limits))
     except GradingInterrupted as exc:
         results, interrupted = exc.results, exc
@@ -245,9 +249,10 @@ def cmd_grade(args) -> int:
     print(f"\ngradebook: {out}; feedback for each student: {pages}")
     if interrupted is not None:
         print(f"socketlab grade: interrupted: {interrupted.left} notebook(s) not graded; the gradebook holds the "
-              f"{len({(r.student, r.notebook) for r in results})} finished. Grade the rest with --student.",
-              file=sys.stderr)
+              f"{len({(r.student, r.notebook) for r in results})} finished. Run the same command again to grade "
+              "the rest.", file=sys.stderr)
         return 130
+    journal.remove()  # all graded and written: the next run starts afresh
     return 0
 
 

@@ -25,6 +25,8 @@ kept (:class:`GradingInterrupted` carries them), the ones running are killed.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -412,16 +414,71 @@ def _wanted(sub, students) -> bool:
     return students is None or bool({sub.key, sub.name, sub.participant} & set(students))
 
 
+class Journal:
+    """Each graded pair's results, written the moment it is done: a run that is killed, crashes or is
+    stopped keeps every finished pair, and the same command run again grades only the rest.
+
+    One JSON line per pair, flushed and synced; a pair is taken back only if its submission and the
+    instructor's notebook are byte for byte the ones it was graded from (their SHA-256), and a line
+    cut short by a kill is skipped.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.lock = threading.Lock()
+
+    def finished(self) -> dict[tuple[str, str, str], list[CheckResult]]:
+        """``{(student, notebook, digest): results}`` of what the journal holds."""
+        found = {}
+        try:
+            lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except FileNotFoundError:
+            return found
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                found[(entry["student"], entry["notebook"], entry["digest"])] = [CheckResult(**r) for r in entry["results"]]
+            except (ValueError, KeyError, TypeError):
+                continue  # the last line of a killed run, or not ours
+        return found
+
+    def add(self, student: str, notebook: str, digest: str, results: list[CheckResult]) -> None:
+        line = json.dumps({"student": student, "notebook": notebook, "digest": digest,
+                           "results": [dataclasses.asdict(r) for r in results]}, ensure_ascii=True)
+        with self.lock, open(self.path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _digest(path: Path | None, source_text: str) -> str:
+    """What a pair was graded from: its submission's bytes (or none) and the instructor's notebook."""
+    digest = hashlib.sha256(source_text.encode("utf-8", "surrogatepass"))
+    if path is not None:
+        with contextlib.suppress(OSError):
+            st = os.lstat(path)
+            digest.update(f"{st.st_mode}:{st.st_size}:{st.st_mtime_ns}".encode())
+            if stat.S_ISREG(st.st_mode):  # (never opened otherwise: a FIFO would block, a link lead anywhere)
+                fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+                with open(fd, "rb") as f:
+                    digest.update(f.read(MAX_NOTEBOOK_BYTES + 1))
+    return digest.hexdigest()
+
+
 def grade(submissions, source="notebooks", *, jobs: int | None = None, options: Options = Options(),
           students: list[str] | None = None, shard: tuple[int, int] | None = None, work=None,
-          progress: bool = False, on_notebook=None) -> list[CheckResult]:
+          progress: bool = False, on_notebook=None, journal: Journal | None = None) -> list[CheckResult]:
     """Grade a class against ``source``: a folder or zip of submissions, or a list of
     :class:`~socketlab.instructor.intake.Submission`.
 
     ``students``: only these (folder name, full name or participant id); ``shard``: only the
     pairs of ``(K, N)``; ``work``: where zips are unpacked (a new folder; default: a temporary
     one); ``progress``: a progress bar on stderr; ``on_notebook(submission, notebook, results,
-    run)``: called as each notebook is done, ``run`` holding its graded notebook and records.
+    run)``: called as each notebook is done, ``run`` holding its graded notebook and records;
+    ``journal``: where each pair's results are kept as it finishes, and taken from on a rerun.
     Ctrl-C raises :class:`GradingInterrupted` with the results of the notebooks finished.
     """
     from .intake import collect
@@ -437,13 +494,16 @@ def grade(submissions, source="notebooks", *, jobs: int | None = None, options: 
             with tempfile.TemporaryDirectory(prefix="socketlab-unpacked-") as tmp:
                 return grade(collect(submissions, list(sources), Path(tmp) / "work"), source, jobs=jobs,
                              options=options, students=students, shard=shard, progress=progress,
-                             on_notebook=on_notebook)
+                             on_notebook=on_notebook, journal=journal)
         submissions = collect(submissions, list(sources), work)
     if available() is not None:
         jobs = 1  # without a sandbox, two notebooks binding one port would meet: one at a time
     jobs = jobs or default_jobs()
     tasks = [(sub, name) for sub in submissions if _wanted(sub, students) for name in sources
              if in_shard(sub.key, name, shard)]
+    texts = {name: nbformat.writes(nb) for name, nb in sources.items()}
+    digests = [_digest(sub.notebooks.get(name), texts[name]) for sub, name in tasks]
+    kept = journal.finished() if journal is not None else {}
     slots = list(range(jobs))
     lock = threading.Lock()
     _stopping.clear()
@@ -466,6 +526,8 @@ def grade(submissions, source="notebooks", *, jobs: int | None = None, options: 
         found = [replace(r, name=sub.name, participant=sub.participant, note="; ".join(mine)) for r in found]
         if on_notebook is not None:
             on_notebook(sub, name, found, keep)
+        if journal is not None and not _stopping.is_set():
+            journal.add(sub.key, name, digests[tasks.index(task)], found)
         return found
 
     from tqdm import tqdm
@@ -474,7 +536,11 @@ def grade(submissions, source="notebooks", *, jobs: int | None = None, options: 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
     bar = tqdm(total=len(tasks), unit="notebook", desc="grading", disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
-    futures = {pool.submit(one, task): i for i, task in enumerate(tasks)}
+    for i, (sub, name) in enumerate(tasks):  # graded already, from these very files: taken back
+        if (sub.key, name, digests[i]) in kept:
+            done[i] = kept[(sub.key, name, digests[i])]
+            bar.update(1)
+    futures = {pool.submit(one, task): i for i, task in enumerate(tasks) if i not in done}
     try:
         for future in concurrent.futures.as_completed(futures):
             done[futures[future]] = future.result()
