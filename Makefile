@@ -49,6 +49,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/transfer.py
 	$(BIN)/python benchmarks/concurrency.py
 	$(BIN)/python benchmarks/grading.py
+	$(BIN)/python benchmarks/grader_cost.py
 
 # Instructors: `make release OUT=student-copies`, then `make grade SUBMISSIONS=path/to/submissions`.
 release: $(STAMP)

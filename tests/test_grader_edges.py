@@ -200,3 +200,21 @@ def test_ctrl_c_and_sigterm_are_obeyed_within_two_seconds_and_keep_the_finished(
     print(f"{how} obeyed in {took:.2f} s")
     assert grader.returncode == 130 and took < 2.0, (grader.returncode, took)
     assert len(read_gradebook(out)) >= 4  # the finished pair's rows (4 checks) are in the gradebook
+
+
+def test_a_page_shows_a_bounded_part_of_a_huge_answer(tmp_path):
+    """The page's cost must not grow with what a student pastes in (benchmarks/grader_cost.py times it)."""
+    from socketlab.instructor.build import build_graded_notebook
+    from socketlab.instructor.pages import CELL_CODE_CHARS, PAGE_CODE_CHARS
+
+    source = nbformat.read(ROOT / "notebooks" / ECHO, as_version=4)
+    huge = "\n".join(f"x{i} = {i}" for i in range(200_000))
+    cells = [{"id": c.id, "tags": c.metadata.get("tags", []), "source": huge}
+             for c in source.cells if "solution" in c.metadata.get("tags", [])]
+    graded = build_graded_notebook(source, cells)
+    results = [CheckResult("s", ECHO, c.name, 0, c.points, "failed", "x") for c in graded.checks]
+    page = write_page(source, {"graded": graded, "records": {}}, results, "s", tmp_path).read_text(encoding="utf-8")
+    assert "more characters of this cell are not shown here" in page
+    assert "x199999" not in page and "x0 " in page.replace("</span>", " ")
+    assert len(page) < 40 * PAGE_CODE_CHARS  # highlighted markup for at most PAGE_CODE_CHARS of code
+    assert CELL_CODE_CHARS <= PAGE_CODE_CHARS

@@ -29,6 +29,10 @@ from .texts import student_folder
 __all__ = ["page_notebook", "write_page", "student_folder"]
 
 _BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]*$")
+# The code a page shows, per cell and in all: rendering (highlighting) costs time in proportion, and a page
+# must cost the grader little whatever a submission holds (a cell of 3 MiB took 17 s to render).
+CELL_CODE_CHARS = 32 * 2**10
+PAGE_CODE_CHARS = 256 * 2**10
 _TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
@@ -60,6 +64,15 @@ _TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
 {%- endif -%}
 {% endblock any_cell %}
 """
+
+
+def _bounded(text: str, budget: list[int]) -> str:
+    """A cell's code as the page shows it: at most CELL_CODE_CHARS, and what is left of the page's budget."""
+    room = min(CELL_CODE_CHARS, budget[0])
+    budget[0] -= min(len(text), room)
+    if len(text) <= room:
+        return text
+    return text[:room] + f"\n# … {len(text) - room} more characters of this cell are not shown here"
 
 
 def _why(r: CheckResult) -> str:
@@ -114,11 +127,13 @@ def page_notebook(source_nb, run: dict, results: list[CheckResult], student: str
         if role in ("solution", "check", "code"):  # never "hidden"
             shown.setdefault(origin, []).append(cell_number)
     visible_of = {c.visible_cell: c for c in graded.checks}
+    budget = [PAGE_CODE_CHARS]
     for origin, cell in enumerate(source_nb.cells):
         if cell.cell_type == "markdown" and "demo" not in tags(cell):
             nb.cells.append(nbformat.v4.new_markdown_cell(cell.source))
         for number in shown.get(origin, []):
-            code = nbformat.v4.new_code_cell(graded.plans.get(number, {}).get("source", graded.nb.cells[number].source))
+            text = graded.plans.get(number, {}).get("source", graded.nb.cells[number].source)
+            code = nbformat.v4.new_code_cell(_bounded(text, budget))
             code.outputs = _outputs(records.get(number)) if graded.roles[number] != "code" else []
             check = visible_of.get(number)
             if check is not None and check.name in by_check:
