@@ -10,6 +10,7 @@ import csv
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -105,6 +106,15 @@ def test_a_class_of_lookalikes_and_bad_names_leaves_every_honest_student_graded(
                            ("Шевченко Тарас_12345_assignsubmission_file_", honest)]:
         (subs / name).mkdir()
         (subs / name / ECHO).write_bytes(notebook)
+    (subs / "bomber").mkdir()  # a zip of 200 entries under 1 MiB each, packed 900 times in all
+    with zipfile.ZipFile(subs / "bomber" / "lab4.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(200):
+            zf.writestr(f"part{i}.txt", b"\0" * (2**20 - 1))
+    huge = nbformat.read(ROOT / "notebooks" / ECHO, as_version=4)  # a 3 MiB answer: its page stays small
+    cell = next(c for c in huge.cells if "def my_echo(" in c.source)
+    cell.source = "\n".join(f"x{i} = {i}  # padding" for i in range(120_000)) + "\n" + cell.source
+    (subs / "huge").mkdir()
+    nbformat.write(huge, subs / "huge" / ECHO)
     windows_name = os.fsencode(subs) + b"/" + "Петренко".encode("cp1251")
     os.mkdir(windows_name)
     with open(windows_name + b"/" + ECHO.encode(), "wb") as f:
@@ -121,9 +131,10 @@ def test_a_class_of_lookalikes_and_bad_names_leaves_every_honest_student_graded(
     full = points["a-honest"]
     assert full == 7 and points["=2+2"] == full and points["Шевченко Тарас_12345"] == full
     assert points["a-honest."] < full and points["'=2+2"] < full
-    assert points["\\xcf\\xe5\\xf2\\xf0\\xe5\\xed\\xea\\xee"] == full
+    assert points["\\xcf\\xe5\\xf2\\xf0\\xe5\\xed\\xea\\xee"] == full and points["huge"] == full
+    assert points["bomber"] == 0 and b"times in all" in done.stderr  # refused, named, nothing unpacked
     pages = sorted((tmp_path / "out" / "feedback").glob("*/01_echo.html"))
-    assert len(pages) == 6
+    assert len(pages) == 8 and all(page.stat().st_size < 4 * 2**20 for page in pages)
     with open(tmp_path / "out" / "grades.csv", encoding="utf-8-sig") as f:
         assert len(list(csv.reader(f))) == 2  # the header and the one Moodle student
 

@@ -224,6 +224,7 @@ def send(message):
     body = json.dumps(message).encode()
     sock.sendall(struct.pack("!I", len(body)) + body)
 def serve(listener, call_id):
+    listener.setblocking(True)  # the judge's end has a timeout: the descriptor came non-blocking
     while True:
         conn, _ = listener.accept()
         send({"event": "accepted", "id": call_id})
