@@ -226,6 +226,9 @@ def _short(name: str) -> str:
 
 
 SILENT = b"nothing within 2 s"  # what _upload notes when the server said nothing to a header
+# Those connections, held open until the check's end closes them with the student's (not collected as
+# _upload returns, which a server waiting for the body would take for a broken upload, and raise).
+_held: list[socket.socket] = []
 
 
 def _upload(address, header: bytes, body: bytes = b"", *, close_after: int | None = None,
@@ -244,6 +247,8 @@ def _upload(address, header: bytes, body: bytes = b"", *, close_after: int | Non
         try:
             replies.append(recv_line(sock, 1024))
         except TimeoutError:
+            _held[:] = [s for s in _held if s.fileno() != -1]
+            _held.append(sock)
             replies.append(SILENT)
             return replies
         except OSError:
