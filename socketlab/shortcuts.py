@@ -58,14 +58,9 @@ def in_function(function) -> list[str]:
             for op in dis.get_instructions(code_object):
                 name = op.argval
                 if op.opname in ("LOAD_ATTR", "LOAD_METHOD", "IMPORT_FROM") and (module or imported) is not None:
-                    obj = getattr(module or imported, name, None)
-                    module = None
-                    if op.opname == "IMPORT_FROM":
-                        imported = _take(obj, found)  # (the module stays below it on the stack)
-                        continue
-                    module = obj if isinstance(obj, types.ModuleType) else None
-                    if module is None:
-                        _take(obj, found)
+                    taken = _take(getattr(module or imported, name, None), found)
+                    # an IMPORT_FROM's module stays below it on the stack: what it took is for the STORE after
+                    module, imported = (None, taken) if op.opname == "IMPORT_FROM" else (taken, None)
                     continue
                 if op.opname in ("STORE_FAST", "STORE_NAME", "STORE_DEREF") and imported is not None:
                     local[name], imported = imported, None

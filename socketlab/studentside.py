@@ -168,18 +168,24 @@ def build(dest: Path) -> Path:
     return root
 
 
+@functools.cache
+def _package_digest() -> str:
+    """A hash of the package's code and catalogs, read once per process: the tree's name."""
+    package = _package()
+    digest = hashlib.sha256()
+    for path in sorted([*package.rglob("*.py"), *package.glob("locale/*/LC_MESSAGES/*.po")]):
+        if "__pycache__" not in path.parts:
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def cached_build() -> Path:
     """The student-side tree for this version of the package, built once in the temporary folder.
 
     Returns the folder to put on ``sys.path``. Its name holds a hash of the package's code, so
     one tree serves every run of the same version and a changed package gets a new one.
     """
-    package = _package()
-    digest = hashlib.sha256()
-    for path in sorted([*package.rglob("*.py"), *package.glob("locale/*/LC_MESSAGES/*.po")]):
-        if "__pycache__" not in path.parts:
-            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
-    folder = Path(tempfile.gettempdir()) / f"socketlab-studentside-{digest.hexdigest()[:16]}"
+    folder = Path(tempfile.gettempdir()) / f"socketlab-studentside-{_package_digest()}"
     if not (folder / "socketlab" / "__init__.py").is_file():
         fresh = Path(tempfile.mkdtemp(prefix=".socketlab-studentside-", dir=folder.parent))
         os.chmod(fresh, 0o755)  # a graded run's own user reads it

@@ -180,8 +180,9 @@ def build_graded_notebook(source, student_cells: list[dict] | None = None, *,
         elif "check" in tags(cell):
             imports.extend(_imports(cell.source))
             visible = add(strip_hidden_tests(cell.source), "check", origin, check=True, preamble=imports)
-            if hidden_tests_of(cell.source):
-                hidden_tests.append((len(graded.checks), hidden_tests_of(cell.source), list(imports), origin))
+            hidden = hidden_tests_of(cell.source)
+            if hidden:
+                hidden_tests.append((len(graded.checks), hidden, list(imports), origin))
             name = cell.metadata.get("name", cell.get("id", f"check {len(graded.checks) + 1}"))
             graded.checks.append(GradedCheck(str(name), int(cell.metadata.get("points", 1)), visible, None))
         else:

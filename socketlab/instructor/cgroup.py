@@ -98,18 +98,13 @@ def make(memory: int, processes: int) -> RunGroup | None:
     memory_v1, pids_v1 = _own("memory"), _own("pids")
     if memory_v1 is None or not os.access(memory_v1, os.W_OK):
         return None
-    folders = []
-    if _limit(memory_v1 / name, {"memory.limit_in_bytes": memory, "memory.memsw.limit_in_bytes": memory,
-                                 "memory.swappiness": 0}):
-        folders.append(memory_v1 / name)
+    if not _limit(memory_v1 / name, {"memory.limit_in_bytes": memory, "memory.memsw.limit_in_bytes": memory,
+                                     "memory.swappiness": 0}):
+        return None
+    folders = [memory_v1 / name]
     if pids_v1 is not None and os.access(pids_v1, os.W_OK) and _limit(pids_v1 / name, {"pids.max": processes}):
         folders.append(pids_v1 / name)
-    return RunGroup(folders) if folders and folders[0].parent == memory_v1 else _undo(folders)
-
-
-def _undo(folders: list[Path]) -> None:
-    RunGroup(folders).remove()
-    return None
+    return RunGroup(folders)
 
 
 def _read(path: Path) -> str:

@@ -43,8 +43,8 @@ from pathlib import Path
 
 import nbformat
 
-from .build import build_graded_notebook
 from . import cgroup
+from .build import build_graded_notebook
 from .sandbox import Limits, Sandbox, available
 from .texts import visible
 
@@ -216,8 +216,8 @@ def _run(nb, data_dir: Path | None, options: Options, slot: int,
         try:
             with open(tmp / "pytest.log", "wb") as log:
                 proc = subprocess.Popen(argv, cwd=cwd, env=env, pass_fds=[*fds, plans_fd] if PASSES_FDS else fds,
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+                                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
         finally:
             for fd in fds:
                 os.close(fd)
@@ -501,15 +501,17 @@ def grade(submissions, source="notebooks", *, jobs: int | None = None, options: 
     jobs = jobs or default_jobs()
     tasks = [(sub, name) for sub in submissions if _wanted(sub, students) for name in sources
              if in_shard(sub.key, name, shard)]
-    texts = {name: nbformat.writes(nb) for name, nb in sources.items()}
-    digests = [_digest(sub.notebooks.get(name), texts[name]) for sub, name in tasks]
-    kept = journal.finished() if journal is not None else {}
+    kept, digests = {}, [""] * len(tasks)
+    if journal is not None:  # what each pair is graded from, to take back only what was graded from the same
+        texts = {name: nbformat.writes(nb) for name, nb in sources.items()}
+        digests = [_digest(sub.notebooks.get(name), texts[name]) for sub, name in tasks]
+        kept = journal.finished()
     slots = list(range(jobs))
     lock = threading.Lock()
     _stopping.clear()
 
-    def one(task) -> list[CheckResult]:
-        sub, name = task
+    def one(i: int) -> list[CheckResult]:
+        sub, name = tasks[i]
         with lock:
             slot = slots.pop()
         keep: dict = {}
@@ -527,7 +529,7 @@ def grade(submissions, source="notebooks", *, jobs: int | None = None, options: 
         if on_notebook is not None:
             on_notebook(sub, name, found, keep)
         if journal is not None and not _stopping.is_set():
-            journal.add(sub.key, name, digests[tasks.index(task)], found)
+            journal.add(sub.key, name, digests[i], found)
         return found
 
     from tqdm import tqdm
@@ -540,7 +542,7 @@ def grade(submissions, source="notebooks", *, jobs: int | None = None, options: 
         if (sub.key, name, digests[i]) in kept:
             done[i] = kept[(sub.key, name, digests[i])]
             bar.update(1)
-    futures = {pool.submit(one, task): i for i, task in enumerate(tasks) if i not in done}
+    futures = {pool.submit(one, i): i for i in range(len(tasks)) if i not in done}
     try:
         for future in concurrent.futures.as_completed(futures):
             done[futures[future]] = future.result()

@@ -167,8 +167,8 @@ def decode_error(spec: dict) -> BaseException:
         exc = cls(str(spec.get("text", "")))
     if spec.get("errno") is not None and isinstance(exc, OSError) and exc.errno is None:
         exc.errno = spec["errno"]
-    if base is RemoteError or str(exc) != str(spec.get("text", str(exc))):
-        exc.text = str(spec.get("text", ""))  # as the kernel's str() gave it
+    if cls is not base:
+        exc.text = str(spec.get("text", ""))  # as the kernel's str() gave it (its class's __str__ shows it)
     exc.type_name = name
     exc.remote_frames = str(spec.get("frames", ""))
     return exc

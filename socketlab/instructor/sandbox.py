@@ -147,8 +147,8 @@ class Sandbox:
         # Where the package is (in the environment, or a checkout's for an editable install), the student's
         # side of it: the course's reference code is not in the sandbox's file system at all. The judge
         # alone reaches the real package, through a descriptor of its folder that no other process has.
-        package = _package_root()
-        bind(studentside.cached_build() / "socketlab", str(package))
+        package, student_side = _package_root(), studentside.cached_build()
+        bind(student_side / "socketlab", str(package))
         for name, host in files.items():
             bind(host, f"{WORK}/{name}")
         env = {**(env or {}), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": WORK, "TMPDIR": "/tmp",
@@ -160,8 +160,7 @@ class Sandbox:
         for key, value in env.items():
             args.extend(["--setenv", key, value])
         args += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", WORK, "--", *inner]
-        if os.geteuid() == 0 and shutil.which("setpriv") and all(map(_open_to_all, [*_python_folders(), package,
-                                                                                   studentside.cached_build()])):
+        if os.geteuid() == 0 and shutil.which("setpriv") and all(map(_open_to_all, [*_python_folders(), package, student_side])):
             # The user namespace maps the sandbox's user to the grader's: for root, drop to a uid of this
             # job's own first. (A Python under /root cannot be shown to another uid: then the sandbox's
             # user is root outside it, still without any capability, seeing only what is bound.)
@@ -169,14 +168,12 @@ class Sandbox:
             args = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--", *args]
         return args, [*fds, *keep_fds]
 
-
     def judge(self, files: dict[str, Path], args: list[str], *, keep_fds: list[int],
               env: dict[str, str] | None = None) -> tuple[list[str], list[int]]:
         """:meth:`command` for ``python -m socketlab.instructor.inside ARGS``, which alone reaches the real package."""
         real = os.open(_package_root().parent, os.O_PATH)  # inherited by bwrap, then by this one program
         inner = [sys.executable, "-I", "-c", _JUDGE_BOOT, str(real), *args]
-        argv, fds = self.command(files, inner, keep_fds=[*keep_fds, real], env=env)
-        return argv, fds
+        return self.command(files, inner, keep_fds=[*keep_fds, real], env=env)
 
 
 @functools.cache
