@@ -17,19 +17,26 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
+import inspect
 import select
+import shutil
 import socket
+import tempfile
 import threading
+from pathlib import Path
 from typing import Callable, Iterator
 
 from .. import shortcuts
 from ..i18n import _, ngettext
 from ..streams import close_with_reset
 from .harness import (CheckFailed, _close_new, _Listener, _open_sockets, _student_frames,  # noqa: F401
-                      close_listener, show_in_notebook)
+                      client_limits, close_listener, closers, new_threads, show_in_notebook, stale_definition,
+                      stop_threads)
 
-__all__ = ["CheckFailed", "fail", "no_shortcuts", "student_server", "call_student", "preview",
-           "send_slowly", "send_and_reset"]
+__all__ = ["CheckFailed", "fail", "hint", "no_shortcuts", "ready_to_check", "stops_cleanly", "scratch_folder",
+           "student_server",
+           "call_student", "preview", "send_slowly", "send_and_reset"]
 
 
 
@@ -60,6 +67,84 @@ def no_shortcuts(function) -> None:
         name = getattr(function, "__name__", None) or _("your function")
         print("⚠ " + _("{name} uses {names}, which is not there when graded: there it fails this check; "
                        "write it yourself with the socket module").format(name=name, names=", ".join(used)))
+
+
+def ready_to_check(function) -> None:
+    """Before a check runs ``function``: fail if its cell's last run failed (the function is then an
+    old one, and a check of it would quote lines no longer there); advise if it uses the course's code."""
+    stale = stale_definition(function)
+    if stale is not None:
+        error, line = stale
+        where = (_("{error} on line {line}") if line else "{error}").format(error=error, line=line)
+        fail(_("the cell that defines {name} did not run ({where}): fix it and run it again; "
+               "until then this check would test the old {name}").format(name=function.__name__, where=where))
+    no_shortcuts(function)
+
+
+_scratch = threading.local()  # the folders the check running in this thread made
+
+
+def scratch_folder() -> Path:
+    """A folder of the check's own, removed when the check ends (see :func:`stops_cleanly`)."""
+    path = Path(tempfile.mkdtemp(prefix="socketlab-check-"))
+    _scratch.__dict__.setdefault("folders", []).append(path)
+    return path
+
+
+def stops_cleanly(check):
+    """A check entry point: what the student's code left running is stopped when the check ends (or the
+    student is told to restart the kernel), and Kernel → Interrupt ends the check in one line."""
+
+    def finish(before: set, failure: CheckFailed | None) -> None:
+        for folder in _scratch.__dict__.pop("folders", []):
+            shutil.rmtree(folder, ignore_errors=True)
+        if closers:  # judged from another process: the student's threads are its kernel's, which stops them
+            return
+        stuck = stop_threads(new_threads(before))
+        if stuck:
+            line = ngettext("your code is still running in the background ({count} thread that cannot be stopped): "
+                            "restart the kernel (Kernel → Restart) before you run this check again",
+                            "your code is still running in the background ({count} threads that cannot be stopped): "
+                            "restart the kernel (Kernel → Restart) before you run this check again",
+                            len(stuck)).format(count=len(stuck))
+            if failure is None:
+                print("⚠ " + line)
+            else:
+                failure.args = (f"{failure}\n{line}",)
+
+    def interrupted() -> CheckFailed:
+        return CheckFailed("✘ " + _("the check was interrupted; run it again when your code is ready"))
+
+    if inspect.iscoroutinefunction(check):
+        @functools.wraps(check)
+        async def run_async(*args, **kwargs):
+            before, failure = set(threading.enumerate()), None
+            try:
+                return await check(*args, **kwargs)
+            except KeyboardInterrupt:
+                failure = interrupted()
+                raise failure from None
+            except CheckFailed as exc:
+                failure = exc
+                raise
+            finally:
+                finish(before, failure)
+        return run_async
+
+    @functools.wraps(check)
+    def run(*args, **kwargs):
+        before, failure = set(threading.enumerate()), None
+        try:
+            return check(*args, **kwargs)
+        except KeyboardInterrupt:
+            failure = interrupted()
+            raise failure from None
+        except CheckFailed as exc:
+            failure = exc
+            raise
+        finally:
+            finish(before, failure)
+    return run
 
 
 def not_here(exc: BaseException | None) -> bool:
@@ -98,14 +183,18 @@ class Session:
 @contextlib.contextmanager
 def student_server(serve: Callable[[socket.socket], object], *, timeout: float = 5.0,
                    conn_timeout: float | None = None, send_buffer: int | None = None,
-                   name: str | None = None) -> Iterator[Session]:
+                   name: str | None = None, vanishing: bool = False, timeout_hint: str = "") -> Iterator[Session]:
     """Run ``serve(listener)`` in a thread on a fresh 127.0.0.1 port; yield a :class:`Session`.
 
     If ``serve`` raises, the listener is closed at once and the check fails with
     that error and the student's frames. Leaving the block closes every socket
     the student's code opened and waits (bounded) for ``serve`` to end.
+    ``vanishing``: the check sends clients that crash or go silent (an OSError
+    from one of them then gets the hint to catch it and go on). ``timeout_hint``:
+    what a TimeoutError of the server's means in this check, where its client
+    sends all it should (the server waited for bytes that were never due).
     """
-    no_shortcuts(serve)
+    ready_to_check(serve)
     name = name or getattr(serve, "__name__", None) or _("your server")
     before = _open_sockets()
     listener = _Listener(socket.AF_INET, socket.SOCK_STREAM, conn_timeout=conn_timeout, send_buffer=send_buffer)
@@ -113,6 +202,7 @@ def student_server(serve: Callable[[socket.socket], object], *, timeout: float =
     listener.listen(16)
     listener.settimeout(timeout)  # a serve() that waits for a client who never comes gives up
     session = Session(listener)
+    session.vanishing, session.timeout_hint = vanishing, timeout_hint
 
     def run() -> None:
         try:
@@ -158,7 +248,9 @@ def _failure(session: Session, name: str) -> CheckFailed:
     if session.accepts == 0 and session.unaccepted and (
             isinstance(session.failure, TimeoutError) or getattr(session.failure, "errno", None) == errno.EADDRINUSE):
         return _never_accepted(name)  # its own listener timed out, or its own port was taken
-    return raised(_("your {name}").format(name=name), session.failure, _hint(session.failure))
+    why = session.timeout_hint if isinstance(session.failure, TimeoutError) else ""
+    return raised(_("your {name}").format(name=name), session.failure,
+                  why or hint(session.failure, vanishing=session.vanishing))
 
 
 def _client_waiting(listener: socket.socket) -> bool:
@@ -174,23 +266,46 @@ def _never_accepted(name: str) -> CheckFailed:
                                 "clients)").format(name=name))
 
 
-def _hint(exc: BaseException) -> str:
+CLOSED = {errno.EBADF, getattr(errno, "WSAENOTSOCK", 10038)}  # a socket used after it was closed
+GONE = {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, getattr(errno, "WSAECONNRESET", 10054),
+        getattr(errno, "WSAECONNABORTED", 10053)}  # the client at the other end crashed or left
+
+
+def hint(exc: BaseException, *, vanishing: bool = False) -> str:
+    """What to fix, from what happened: the errno, which socket it was, what the check did (``vanishing``:
+    it sent clients that crash or go silent). None rather than a guess: a wrong hint is worse."""
+    code, role = getattr(exc, "errno", None), getattr(exc, "socket_role", None)
     if isinstance(exc, UnicodeDecodeError):
         return _("bytes are not text: a letter may be split between two recv()s, so do not decode the pieces")
-    if isinstance(exc, OSError):
-        return _("a client that vanishes or goes silent raises an OSError: catch it and go on")
+    if role == "listener" and code in CLOSED:
+        return _("the listener was closed (with listener: closes it when its block ends): keep it open for the "
+                 "next client, and close only each conn")
+    if role == "listener":
+        return _("that is the listener, which only accepts: receive from and send to the socket that "
+                 "accept() returned (conn, addr = listener.accept())")
+    if code in CLOSED:
+        return _("a socket was used after it was closed (with conn: closes it at the end of its block)")
+    if vanishing and (code in GONE or isinstance(exc, TimeoutError)):
+        return _("a client that crashes or goes silent raises an OSError: catch it (try: … except OSError:) "
+                 "and serve the next client")
+    if isinstance(exc, TypeError) and "coroutine" in str(exc):
+        return _("that is a coroutine, not bytes: await it (data = await reader.read(4096))")
+    if isinstance(exc, TypeError) and "not 'str'" in str(exc):
+        return _("a socket sends bytes, not text: encode it first (message.encode('utf-8'))")
     return ""
 
 
 def call_student(function: Callable, *args, timeout: float = 10.0, on_timeout: str = ""):
-    """``function(*args)`` in a thread, within ``timeout`` seconds; its sockets are closed if it overruns."""
-    no_shortcuts(function)
+    """``function(*args)`` in a thread, within ``timeout`` seconds; its sockets are closed if it overruns
+    (and the thread is stopped when the check ends, see :func:`stops_cleanly`)."""
+    ready_to_check(function)
     before = _open_sockets()
     outcome: list = []
 
     def run() -> None:
         try:
-            outcome.append(("ok", function(*args)))
+            with client_limits(timeout):
+                outcome.append(("ok", function(*args)))
         except BaseException as exc:
             outcome.append(("raised", exc))
 
@@ -206,7 +321,7 @@ def call_student(function: Callable, *args, timeout: float = 10.0, on_timeout: s
         raise failure
     kind, value = outcome[0]
     if kind == "raised":
-        raise raised(function.__name__, value) from None
+        raise raised(function.__name__, value, hint(value)) from None
     return value
 
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import Callable
 
 from ..i18n import N_, _, ngettext
-from . import call_student, close_listener, fail, preview, send_and_reset, student_server
+from . import CheckFailed, call_student, close_listener, fail, preview, send_and_reset, stops_cleanly, student_server
 
 __all__ = ["echo_server", "echo_server_pieces", "echo_client", "sequential_server", "survives_bad_clients"]
 
@@ -37,10 +38,12 @@ def _split(data: bytes, pieces: int = 3) -> list[bytes]:
     return [data[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
-def _paced_exchange(address, pieces: list[bytes], *, wait: float = 1.0, timeout: float = 5.0) -> tuple[bytes, str]:
+def _paced_exchange(address, pieces: list[bytes], *, wait: float = 1.0, timeout: float = 5.0,
+                    unaccepted: Callable[[], bool] = lambda: False) -> tuple[bytes, str]:
     """Send each piece after the echo of the previous one came back (or ``wait`` passed); read to the end.
 
-    Returns ``(reply, how it ended)``: "end", "closed early" or "no end".
+    Returns ``(reply, how it ended)``: "end", "closed early" or "no end" (at once if ``unaccepted()``
+    says, when the first piece got no echo, that the server never took this connection).
     """
     reply = bytearray()
     with socket.create_connection(address, timeout=timeout) as sock:
@@ -64,6 +67,8 @@ def _paced_exchange(address, pieces: list[bytes], *, wait: float = 1.0, timeout:
                 if not chunk:
                     return bytes(reply), "closed early"
                 reply += chunk
+            if not reply and unaccepted():
+                return b"", "no end"
         sock.shutdown(socket.SHUT_WR)
         end_due = min(timeout, _END_DUE)
         sock.settimeout(end_due if len(reply) >= sent else timeout)
@@ -79,9 +84,10 @@ def _paced_exchange(address, pieces: list[bytes], *, wait: float = 1.0, timeout:
     return bytes(reply), "end"
 
 
-def _judge_echo(session, sent: bytes, reply: bytes, how: str, pieces: int = 1) -> None:
-    """Fail with the likeliest cause if ``reply`` is not ``sent``. (What came back decides; the count of
-    accepts, which a graded kernel reports itself, only names the cause of a reply that never came.)"""
+def _judge_echo(session, sent: bytes, reply: bytes, how: str, pieces: list[bytes] | None = None) -> None:
+    """Fail with the likeliest cause if ``reply`` is not ``sent`` (sent as ``pieces``, each after the echo of
+    the one before). What came back decides; the count of accepts, which a graded kernel reports itself,
+    only names the cause of a reply that never came."""
     if reply == sent and how != "no end":
         return
     if session.accepts == 0 and not reply:
@@ -92,8 +98,14 @@ def _judge_echo(session, sent: bytes, reply: bytes, how: str, pieces: int = 1) -
                "close conn when recv returns b'' (with conn: …)").format(reply=preview(reply)))
     if reply == sent:
         return
-    what = (ngettext("sent {data} in {n} piece", "sent {data} in {n} pieces", pieces) if pieces > 1
-            else _("sent {data}")).format(data=preview(sent), n=pieces)
+    count = len(pieces or [sent])
+    what = (ngettext("sent {data} in {n} piece", "sent {data} in {n} pieces", count) if count > 1
+            else _("sent {data}")).format(data=preview(sent), n=count)
+    ends = {sum(map(len, (pieces or [sent])[:i])) for i in range(count + 1)}  # where a whole piece ends
+    if len(reply) < len(sent) and not (sent.startswith(reply) and len(reply) in ends):
+        # Bytes went missing inside a piece: send() took only part of what it was given.
+        fail(_("{what}, got back only {reply}: send() may send only part of what it is given (it returns how "
+               "much); use sendall(), which sends it all").format(what=what, reply=preview(reply)))
     if how == "closed early" or (len(reply) < len(sent) and sent.startswith(reply)):
         fail(_("{what}, got back only {reply} before your server closed: {hint}").format(
             what=what, reply=preview(reply), hint=_(HINT_LOOP)))
@@ -111,13 +123,17 @@ def _numbered_lines(size: int) -> bytes:
     return "".join(lines).encode()[:size]
 
 
+@stops_cleanly
 def echo_server(serve_one_client, messages: list[bytes] | None = None) -> None:
     """Exercise 1: empty, short and 3 MB messages (or ``messages``) come back byte for byte."""
-    for data in messages or (b"", "Привіт, світе!".encode(), _numbered_lines(3_000_000)):
+    for data in messages or ("Привіт, світе!".encode(), b"", _numbered_lines(3_000_000)):
+        # A short message in two pieces, cut inside a letter: one recv() gets only the first, and
+        # decoding each piece fails; a large one read slowly.
+        pieces = [] if not data else [data] if len(data) > 65536 or len(data) < 2 else _split(data, 2)
         with student_server(serve_one_client, conn_timeout=5, send_buffer=65536) as session:
             reply, how = _large_exchange(session.address, data) if len(data) > 65536 else \
-                _paced_exchange(session.address, [data] if data else [])
-        _judge_echo(session, data, reply, how)
+                _paced_exchange(session.address, pieces, unaccepted=lambda: session.accepts == 0)
+        _judge_echo(session, data, reply, how, pieces)
     print("✔ " + _("your server echoes empty, short and large messages"))
 
 
@@ -175,13 +191,14 @@ def _large_exchange(address, data: bytes, *, timeout: float = 10.0, pause: float
     return bytes(reply), how
 
 
+@stops_cleanly
 def echo_server_pieces(serve_one_client) -> None:
     """Exercise 1: a message in pieces, split inside letters, each sent after the last came back."""
     data = "Байт за байтом, шматок за шматком".encode()
     pieces = _split(data, 4)
     with student_server(serve_one_client, conn_timeout=5) as session:
-        reply, how = _paced_exchange(session.address, pieces)
-    _judge_echo(session, data, reply, how, pieces=len(pieces))
+        reply, how = _paced_exchange(session.address, pieces, unaccepted=lambda: session.accepts == 0)
+    _judge_echo(session, data, reply, how, pieces)
     print("✔ " + _("your server copes with a message arriving in pieces"))
 
 
@@ -200,6 +217,7 @@ class _EchoJudge:
         self.ended = ""  # "half-close" or "silence"
         self.received = b""
         self.unread = False  # the client closed with some of the reply never read
+        self.replied = False  # the whole reply went out, and the connection was closed
         self.thread = threading.Thread(target=self._serve, name="echo-judge", daemon=True)
         self.thread.start()
 
@@ -211,6 +229,7 @@ class _EchoJudge:
         self.connected = True
         with conn:
             conn.settimeout(self.idle)
+            time.sleep(0.1)  # a reader that stalls: the client's send() then meets a full buffer
             data = bytearray()
             try:
                 while chunk := conn.recv(65536):
@@ -231,22 +250,31 @@ class _EchoJudge:
                     time.sleep(0.05)
             except OSError:
                 self.unread = True
+                return
+        self.replied = True
 
     def close(self) -> None:
         close_listener(self.listener)
         self.thread.join(10)
 
 
+@stops_cleanly
 def echo_client(my_echo, messages: list[str] | None = None) -> None:
     """Exercise 2: the client half-closes, reads the reply to its end and decodes it once."""
     for message in messages or ("Привіт, світе!", "", "ґ" * 1_000_000):
         judge = _EchoJudge()
+        seconds = 5 if len(message) < 1000 else 10
         try:
-            reply = call_student(my_echo, message, judge.address, timeout=10,
-                                 on_timeout=_("my_echo({message}) did not return within {seconds} s").format(
-                                     message=preview(message), seconds=10))
-        except Exception as exc:
-            if isinstance(exc.__cause__ or exc, UnicodeDecodeError) or "UnicodeDecodeError" in str(exc):
+            reply = call_student(my_echo, message, judge.address, timeout=seconds)
+        except CheckFailed as exc:
+            if exc.timed_out and judge.replied:
+                fail(_("the server sent back {message} and closed, but my_echo did not return within {seconds} s: "
+                       "stop reading when recv returns b'' (while chunk := sock.recv(4096): …)").format(
+                    message=preview(message), seconds=seconds))
+            if exc.timed_out:
+                fail(_("my_echo({message}) did not return within {seconds} s").format(
+                    message=preview(message), seconds=seconds))
+            if isinstance(exc.error, UnicodeDecodeError):
                 frames = str(exc).partition("\n")[2]  # the student's own lines, as raised() showed them
                 fail(_("my_echo raised UnicodeDecodeError: a letter was split between two recv()s; "
                        "join all the bytes first, then decode once") + (f"\n{frames}" if frames else ""))
@@ -297,6 +325,7 @@ def _echo_once(address, text: str, timeout: float) -> str | None:
         return None
 
 
+@stops_cleanly
 def sequential_server(serve_clients, count: int = 3) -> None:
     """Exercise 3: ``count`` clients one after another, then the function returns."""
     with student_server(lambda listener: serve_clients(listener, count), name="serve_clients") as session:
@@ -319,9 +348,11 @@ def sequential_server(serve_clients, count: int = 3) -> None:
                           count).format(count=count))
 
 
+@stops_cleanly
 def survives_bad_clients(serve_clients) -> None:
     """Exercise 3: a client that crashes, and one that stays silent, do not stop the next client."""
-    with student_server(lambda listener: serve_clients(listener, 3), name="serve_clients", timeout=15) as session:
+    with student_server(lambda listener: serve_clients(listener, 3), name="serve_clients", timeout=15,
+                        vanishing=True) as session:
         send_and_reset(session.address, b"half a messa")  # a client that crashes mid-message
         silent = socket.create_connection(session.address, timeout=10)  # and one that says nothing
         try:

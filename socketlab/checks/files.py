@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import random
 import socket
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 from ..i18n import N_, _
-from . import CheckFailed, call_student, close_listener, fail, no_shortcuts, not_here, preview, raised, student_server
+from . import (CheckFailed, call_student, close_listener, fail, not_here, preview, raised, ready_to_check, scratch_folder,
+               stops_cleanly, student_server)
 from ..streams import recv_line
 
 __all__ = ["recv_exactly", "recv_exactly_eof", "safe_name", "file_server", "file_server_refuses", "file_client",
@@ -31,6 +31,8 @@ __all__ = ["recv_exactly", "recv_exactly_eof", "safe_name", "file_server", "file
 
 HINT_EOF = N_("when recv returns b'' the stream has ended for good: raise EOFError saying how many bytes "
                "you expected and how many came")  # _(HINT_EOF) where used
+HINT_EXACTLY = N_("read exactly size bytes (my_recv_exactly(conn, size)), not until the end of the stream: the "
+                  "client waits for your reply")  # _(HINT_EXACTLY) where used
 TEXT = ("Звіт з лабораторної роботи №3.\nСокети: TCP, порт 65433, «файл» і ґанок.\n" * 20)
 
 
@@ -75,9 +77,10 @@ def _run(function, args, sock: socket.socket, *, timeout: float):
 # ---- exercise 4: my_recv_exactly ------------------------------------------------------------------
 
 
+@stops_cleanly
 def recv_exactly(my_recv_exactly) -> None:
     """Exercise 4: pieces a moment apart, bytes past n, 0 bytes, a stream that ends early."""
-    no_shortcuts(my_recv_exactly)
+    ready_to_check(my_recv_exactly)
     data = "Привіт, файле!".encode()
     # 1. in three pieces, 0.1 s apart: a single recv gets only the first
     ours, theirs = _pair()
@@ -122,12 +125,13 @@ def recv_exactly(my_recv_exactly) -> None:
     print("✔ " + _("my_recv_exactly gathers bytes that arrive in pieces, and stops at n"))
 
 
+@stops_cleanly
 def recv_exactly_eof(my_recv_exactly) -> None:
     """Exercise 4: a stream that ends after some of the n bytes asked for: EOFError, saying so.
 
     The numbers are drawn afresh each time: only code that counts what came can name them.
     """
-    no_shortcuts(my_recv_exactly)
+    ready_to_check(my_recv_exactly)
     n = random.randint(900, 1100)
     came = random.randint(300, 600)
     ours, theirs = _pair()
@@ -184,9 +188,10 @@ HOSTILE_NAMES = {
 GOOD_NAMES = ["звіт.txt", "report (1).txt", "my notes.txt", "я" * 125 + ".txt", "x" * 255]
 
 
+@stops_cleanly
 def safe_name(my_safe_name) -> None:
     """Exercise 5: ``safe_name(name)`` returns a plain name and raises ValueError for every other one."""
-    no_shortcuts(my_safe_name)
+    ready_to_check(my_safe_name)
     for name in GOOD_NAMES:
         try:
             result = my_safe_name(name)
@@ -226,6 +231,7 @@ def _short(name: str) -> str:
 
 
 SILENT = b"nothing within 2 s"  # what _upload notes when the server said nothing to a header
+NO_REPLY = b"no reply"  # ...and when it said nothing to the whole body
 # Those connections, held open until the check's end closes them with the student's (not collected as
 # _upload returns, which a server waiting for the body would take for a broken upload, and raise).
 _held: list[socket.socket] = []
@@ -264,7 +270,10 @@ def _upload(address, header: bytes, body: bytes = b"", *, close_after: int | Non
             else:
                 for i in range(0, len(body), 1000):  # in pieces: one recv gets only the first
                     sock.sendall(body[i:i + 1000])
+            sock.settimeout(3)  # a server replies as soon as the size's last byte came
             replies.append(recv_line(sock, 1024))
+        except TimeoutError:
+            replies.append(NO_REPLY)
         except OSError:
             replies.append(b"")
         sock.close()
@@ -289,9 +298,10 @@ def _everything(root: Path) -> list[str]:
 
 
 def _folder(folder) -> Path:
-    return Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="socketlab-check-"))
+    return Path(folder) if folder is not None else scratch_folder()
 
 
+@stops_cleanly
 def file_server(receive_file, folder=None) -> None:
     """Exercise 5: UTF-8 and cp1251 files byte for byte, the reply, the return value, no overwriting."""
     folder = _folder(folder)
@@ -301,8 +311,13 @@ def file_server(receive_file, folder=None) -> None:
     for encoding, wanted in zip(("utf-8", "cp1251"), expected):
         body = TEXT.encode(encoding)
         results: list = []
-        with student_server(_serve_one(receive_file, root, results), conn_timeout=5) as session:
+        with student_server(_serve_one(receive_file, root, results), conn_timeout=5,
+                            timeout_hint=_(HINT_EXACTLY)) as session:
             replies = _upload(session.address, f"FILE {len(body)} звіт.txt\n".encode(), body)
+            if replies[1:] == [NO_REPLY] and not (root / wanted).exists():
+                fail(_("sent {header} and its {n} bytes, and got no reply within 3 s: your server is still waiting "
+                       "for more: {hint}").format(header=f"FILE {len(body)} звіт.txt", n=len(body),
+                                                   hint=_(HINT_EXACTLY)))
             if replies[0] not in (b"READY\n", SILENT):
                 session.done.wait(0.5)  # a server that raised: its error says more
             if replies[0] == SILENT or (replies[0] != b"READY\n" and session.failure is None):
@@ -339,6 +354,7 @@ def file_server(receive_file, folder=None) -> None:
     print("✔ " + _("your server saves files byte for byte, replies with their SHA-256 and never overwrites one"))
 
 
+@stops_cleanly
 def file_server_refuses(receive_file, folder=None, names=None) -> None:
     """Exercise 5: hostile names get ERROR bad-name and nothing written; a truncated body leaves nothing."""
     folder = _folder(folder)
@@ -349,11 +365,11 @@ def file_server_refuses(receive_file, folder=None, names=None) -> None:
         header = f"FILE 4 {name}\n".encode()
         with student_server(_serve_one(receive_file, root, results), conn_timeout=5) as session:
             replies = _upload(session.address, header, b"evil")
-        written = _everything(folder)
-        if written != ["a", "a/b", "a/b/uploads"]:
+        written = [path for path in _everything(folder) if path not in ("a", "a/b", "a/b/uploads")]
+        if written:
             fail(_("sent {header}; your server wrote {written}: never trust a name from "
                    "the network: check it with safe_name before saving, and refuse it").format(
-                header=f"FILE 4 {_short(name)}", written=written[3:] or written))
+                header=f"FILE 4 {_short(name)}", written=written))
         if not replies[0].startswith(b"ERROR bad-name"):
             fail(_("sent {header}, got back {reply}: refuse a name safe_name rejects "
                    "with b'ERROR bad-name <why>\\n', before READY").format(header=f"FILE 4 {_short(name)}",
@@ -465,6 +481,7 @@ def _send(my_send_file, path: Path, judge: _FileJudge):
         judge.close()
 
 
+@stops_cleanly
 def file_client(my_send_file, folder=None, texts=None) -> None:
     """Exercise 6: any text file byte for byte, a size in bytes, READY awaited, the saved name returned."""
     folder = _folder(folder)
@@ -506,6 +523,7 @@ def file_client(my_send_file, folder=None, texts=None) -> None:
     print("✔ " + _("your client sends any text file byte for byte, waits for READY and returns the saved name"))
 
 
+@stops_cleanly
 def file_client_refusals(my_send_file, folder=None) -> None:
     """Exercise 6: an ERROR before or after the body, and a wrong SHA-256, all raise with the reason."""
     folder = _folder(folder)

@@ -15,13 +15,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import errno
 import gc
+import ipaddress
 import os
+import re
 import socket
+import sys
+import sysconfig
+import threading
+import time
 import traceback
+import warnings
 from typing import Callable
 
-__all__ = ["CheckFailed", "HandlerHost", "close_listener", "show_in_notebook"]
+__all__ = ["CheckFailed", "HandlerHost", "close_listener", "show_in_notebook", "Stopped", "stop_threads",
+           "client_limits", "stale_definition"]
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,12 +49,19 @@ class CheckFailed(AssertionError):
     timed_out: bool = False
 
 
+_NOT_STUDENTS = (_PACKAGE, os.path.dirname(os.__file__), *{sysconfig.get_paths()[k] for k in ("purelib", "platlib")})
+
+
+def _is_students(filename: str) -> bool:
+    """Is this code the student's (a notebook cell, a file of theirs), not the course's or a library's?"""
+    return not filename.startswith(_NOT_STUDENTS)
+
+
 def _student_frames(exc: BaseException) -> str:
     """The traceback of ``exc`` with only the student's frames (not the course's, not the standard library's)."""
     if getattr(exc, "remote_frames", None) is not None:  # raised in the kernel, judged elsewhere: as it was told
         return exc.remote_frames
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not f.filename.startswith(_PACKAGE) and not f.filename.startswith(os.path.dirname(os.__file__))]
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _is_students(f.filename)]
     lines = [f"    {f.name}(), line {f.lineno}: {(f.line or '').strip()}" for f in frames[-4:]]
     return "\n".join(lines)
 
@@ -72,8 +89,34 @@ def _close_new(before: dict[int, socket.socket]) -> None:
             sock.close()
 
 
+class _Connection(socket.socket):
+    """A connection as a busy network gives it to the student's server: ``send()`` takes only part of
+    what it is given (at most half), as it may whenever a buffer is nearly full. So an answer that
+    ignores ``send()``'s count loses bytes every time, not once in a while; ``sendall()``, ``makefile()``
+    and a loop on ``send()``'s count are unchanged."""
+
+    __slots__ = ()
+
+    def send(self, data, flags: int = 0) -> int:
+        try:
+            view = memoryview(data).cast("B")
+        except (TypeError, ValueError):  # not bytes (a str): the error is socket.send's own
+            return super().send(data, flags)
+        return super().send(view[:max(1, (len(view) + 1) // 2)], flags)
+
+
+def _on_listener(exc: OSError) -> OSError:
+    exc.socket_role = "listener"  # which socket it was decides the hint (it crosses to the judge)
+    return exc
+
+
 class _Listener(socket.socket):
-    """The listener a student's server gets: it remembers what it accepted (and can time it out)."""
+    """The listener a student's server gets: it remembers what it accepted (and can time it out).
+
+    It only accepts, as any listening socket: ``recv`` or ``send`` on it fails at once with ENOTCONN,
+    as it would on a listener with no timeout (this one has one, only so that a server waiting for a
+    client who never comes gives up).
+    """
 
     def __init__(self, *args, conn_timeout: float | None = None, send_buffer: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -83,7 +126,13 @@ class _Listener(socket.socket):
         self.on_accept: Callable[[], None] | None = None
 
     def accept(self):
-        conn, peer = super().accept()
+        try:
+            fd, peer = self._accept()
+        except OSError as exc:
+            raise _on_listener(exc)
+        conn = _Connection(self.family, self.type, self.proto, fileno=fd)
+        if socket.getdefaulttimeout() is None and self.gettimeout():
+            conn.setblocking(True)  # as socket.accept() leaves it
         self.accepted.append(conn)
         if self.on_accept is not None:
             self.on_accept()
@@ -92,6 +141,11 @@ class _Listener(socket.socket):
         if self.send_buffer is not None:  # a small buffer: a single send() cannot take a large reply
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
         return conn, peer
+
+    def _not_connected(self, *args, **kwargs):
+        raise _on_listener(OSError(errno.ENOTCONN, os.strerror(errno.ENOTCONN)))
+
+    recv = recv_into = recvfrom = send = sendall = sendto = _not_connected
 
 
 def close_listener(listener: socket.socket) -> None:
@@ -187,7 +241,142 @@ class HandlerHost:
             with contextlib.suppress(Exception):  # closed already
                 writer.transport.abort()
         await asyncio.sleep(0)
-        return await self.status()
+        status = await self.status()
+        with warnings.catch_warnings():  # a read() that was never awaited: the check says so, Python need not
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for exc in self.errors:  # (its frames hold that coroutine: cleared, it is collected here, not later)
+                with contextlib.suppress(RuntimeError):
+                    traceback.clear_frames(exc.__traceback__)
+            gc.collect()
+        return status
+
+
+# ---- a student's code that runs on after its check: stopped, or the student told --------------------
+
+
+class Stopped(SystemExit):
+    """Raised inside a student's thread that a check gave up on: it ends the thread quietly (a thread
+    that ends with SystemExit prints nothing), and ``except Exception`` in the student's loop does
+    not catch it."""
+
+
+def stop_threads(threads, wait: float = 1.0) -> list[threading.Thread]:
+    """Stop ``threads`` (the student's, still running after their check): an exception raised inside
+    each, again and again for ``wait`` seconds, once their sockets are closed. Returns those that
+    are still alive: blocked in a call that never returns to Python (``time.sleep(600)``), or
+    swallowing every exception; only a restart of the kernel ends them."""
+    alive = [t for t in threads if t.is_alive() and t is not threading.current_thread()
+             and t is not threading.main_thread()]
+    deadline = time.monotonic() + wait
+    while alive and time.monotonic() < deadline:
+        for thread in alive:
+            if thread.ident is not None:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(Stopped))
+        for thread in alive:
+            thread.join(0.02)
+        alive = [t for t in alive if t.is_alive()]
+    for thread in alive:  # (an exception still pending must not fire in it later, at a random place)
+        if thread.ident is not None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), None)
+    return alive
+
+
+def new_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    """The threads started since ``before`` that are running the student's code now (not a thread of the
+    check's, nor an idle worker of a pool, which waits in the standard library and costs nothing)."""
+    frames = sys._current_frames()
+
+    def students(thread: threading.Thread) -> bool:
+        frame = frames.get(thread.ident)
+        while frame is not None:
+            if _is_students(frame.f_code.co_filename):
+                return True
+            frame = frame.f_back
+        return False
+
+    return [t for t in threading.enumerate() if t not in before and students(t)]
+
+
+# ---- the sockets a student's client connects: a send() that is short when a buffer is full ----------
+
+_limits = {"armed": 0, "timeout": 10.0}
+_limits_lock = threading.Lock()
+
+
+def _limit_clients(event: str, args) -> None:
+    if event != "socket.connect" or not _limits["armed"]:
+        return
+    sock, address = args
+    try:
+        if not (isinstance(address, tuple) and ipaddress.ip_address(address[0]).is_loopback):
+            return
+        # A small send buffer, and a time limit if it had none: a single send() then takes only what
+        # fits (as on any busy network), instead of waiting until all of it went (as it does on a
+        # socket with neither); every wait of the client's is bounded by its check's.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        if sock.gettimeout() is None:
+            sock.settimeout(_limits["timeout"])
+    except (OSError, ValueError, TypeError):
+        pass
+
+
+_hooked = False
+
+
+@contextlib.contextmanager
+def client_limits(timeout: float):
+    """While a student's function runs: each socket its code connects to 127.0.0.1 (the check's server)
+    gets a small send buffer and, if it has none, a time limit of ``timeout`` seconds."""
+    global _hooked
+    with _limits_lock:
+        if not _hooked:
+            sys.addaudithook(_limit_clients)  # (for the process's life: it does nothing unless armed)
+            _hooked = True
+        _limits["armed"] += 1
+        _limits["timeout"] = timeout
+    try:
+        yield
+    finally:
+        with _limits_lock:
+            _limits["armed"] -= 1
+
+
+# ---- a function whose cell's last run failed: the check must not test the old one -------------------
+
+_cells: dict[str, tuple[bool, str, int | None, str]] = {}
+# a name a cell defines -> (that cell ran?, its error's class, the error's line, that run's code file)
+
+
+def _note_cell(result) -> None:
+    """After each cell: the functions it defines, and whether it ran."""
+    source = getattr(getattr(result, "info", None), "raw_cell", None)
+    if not isinstance(source, str):
+        return
+    error = result.error_before_exec or result.error_in_exec
+    line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
+    for name in re.findall(r"^[ \t]*(?:async[ \t]+)?def[ \t]+(\w+)", source, re.MULTILINE):
+        _cells[name] = (error is None, type(error).__name__, line, _code_name(source, result.execution_count))
+
+
+def _code_name(source: str, number) -> str:
+    """The file name IPython gives the code of that cell's run (its functions' ``co_filename``)."""
+    with contextlib.suppress(Exception):
+        from IPython import get_ipython
+        return get_ipython().compile.get_code_name(source, source, number)
+    return ""
+
+
+def stale_definition(function) -> tuple[str, int | None] | None:
+    """If the last cell that defines ``function``'s name failed before defining it anew: that cell's
+    error and its line (``("SyntaxError", 4)``); the function a check was given is then an old one."""
+    name = getattr(function, "__name__", None)
+    if name not in _cells:
+        return None
+    ran, error, line, code_name = _cells[name]
+    own_file = getattr(getattr(function, "__code__", None), "co_filename", None)
+    if ran or (code_name and own_file == code_name):
+        return None  # (its cell failed after the def ran: the function is the new one)
+    return error, line
 
 
 # ---- in a notebook: a failed check is its one line, not a traceback -------------------------------
@@ -207,3 +396,5 @@ def show_in_notebook() -> None:
         shell._showtraceback(etype, value, [f"\x1b[31m{line}\x1b[0m" for line in str(value).splitlines()])
 
     shell.set_custom_exc((CheckFailed,), short)
+    if _note_cell not in shell.events.callbacks.get("post_run_cell", []):
+        shell.events.register("post_run_cell", _note_cell)

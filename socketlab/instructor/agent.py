@@ -21,7 +21,7 @@ import socket
 import threading
 
 from ..checks.harness import (CheckFailed, HandlerHost, _close_new, _Listener, _open_sockets, _student_frames,
-                              close_listener, show_in_notebook)
+                              client_limits, close_listener, new_threads, show_in_notebook, stop_threads)
 from .link import Link, decode, encode, encode_error
 
 __all__ = ["serve", "serve_async", "ENV"]
@@ -71,6 +71,7 @@ class _Agent:
         sock.connect(path)
         self.link = Link(sock)
         self.before = _open_sockets()  # what existed before: the student's sockets are the ones after
+        self.threads = set(threading.enumerate())  # ...and the student's threads too
         previous_hook = threading.excepthook
         threading.excepthook = self.thread_died
         try:
@@ -126,7 +127,8 @@ class _Agent:
             args = decode(message.get("args", []), fds, self.sockets(call_id, fds))
             if function is None:
                 raise NameError(f"name {message.get('name')!r} is not defined: run the cell that defines it")
-            outcome = {"outcome": "ok", "value": encode(function(*args), [])}
+            with client_limits(10.0):  # (a bound of its own; the judge keeps the call's)
+                outcome = {"outcome": "ok", "value": encode(function(*args), [])}
         except BaseException as exc:  # sent to the judge, never printed here
             outcome = {"outcome": "raised", "error": encode_error(exc, _student_frames(exc))}
         finally:
@@ -167,8 +169,10 @@ class _Agent:
                         "error": encode_error(args.exc_value, _student_frames(args.exc_value))})
 
     def close_all(self) -> None:
-        """Close every socket the student's code opened, and the judge's sockets it was handed."""
+        """Close every socket the student's code opened, and the judge's sockets it was handed; then stop
+        the student's threads that run on (a loop with no end would burn the kernel's CPU for later cells)."""
         for socks in list(self.passed.values()):
             for sock in socks:
                 close_listener(sock)  # shutdown wakes a thread blocked on it, in accept() too
         _close_new(self.before)  # (the link itself is in it: it was open before)
+        stop_threads(new_threads(self.threads), wait=0.5)
