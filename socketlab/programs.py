@@ -229,10 +229,11 @@ class Terminals:
 
 
 def two_terminals(server_script, client_script, *client_args, runs: int = 1, port: int | None = None,
-                  host: str = "127.0.0.1", cwd=None, name: str = "two-terminals") -> Terminals:
-    """Start the server script on ``port`` (a free one by default), run the client ``runs`` times against it."""
+                  host: str = "127.0.0.1", cwd=None, name: str = "two-terminals", server_args=()) -> Terminals:
+    """Start the server script on ``port`` (a free one by default), with ``server_args`` after the host and
+    the port; run the client ``runs`` times against it."""
     port = port or free_port(host)
-    server = Program(server_script, host, port, name=name, cwd=cwd).start()
+    server = Program(server_script, host, port, *server_args, name=name, cwd=cwd).start()
     wait_listening(port, host, program=server)
     clients = [run(client_script, host, port, *client_args, cwd=cwd) for _ in range(runs)]
     if server.wait(1.0 if runs == 1 else 0.2) is None:  # a one-client server ends by itself

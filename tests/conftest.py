@@ -1,5 +1,6 @@
 """Shared fixtures: every test gets real sockets on 127.0.0.1 and leaks no server."""
 
+import contextlib
 import os
 import select
 import socket
@@ -39,6 +40,18 @@ def tcp_pair():
     yield make
     for sock in made:
         sock.close()
+
+
+@contextlib.contextmanager
+def language(code: str):
+    """The package speaking ``code`` (as a notebook of that edition makes it), English again afterwards."""
+    from socketlab.i18n import use_language
+
+    use_language(code)
+    try:
+        yield
+    finally:
+        use_language("en")
 
 
 def fails_with(check_function, answer, *args) -> str:

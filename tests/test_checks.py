@@ -114,3 +114,100 @@ def test_honest_answers_are_told_nothing(capsys):
     for answer in (echo_once, my_send_file, serve_clients):
         no_shortcuts(answer)
     assert capsys.readouterr().out == ""
+
+
+# ---- a stuck answer, an interrupt, a stale definition ------------------------------------------------
+
+from conftest import fails_with  # noqa: E402
+
+from socketlab.checks import echo as echo_checks  # noqa: E402
+
+
+def busy_loop(message, address):
+    while True:  # `while True: pass`, as a student's first loop
+        pass
+
+
+def sleeps_for_ever(message, address):
+    import time
+
+    time.sleep(15)  # blocked in C: nothing Python can raise reaches it before it returns
+
+
+def students_threads(before=()) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "student-code" and t.is_alive() and t not in before]
+
+
+def test_a_stuck_answer_is_stopped_and_the_kernel_is_idle_again():
+    import time
+
+    before = students_threads()
+    message = fails_with(echo_checks.echo_client, busy_loop)
+    assert "did not return within 5 s" in message and "restart" not in message, message
+    assert not students_threads(before), "the student's loop runs on"
+    cpu = time.process_time()
+    time.sleep(0.5)
+    assert time.process_time() - cpu < 0.2, "something still spins"
+
+
+def test_an_answer_that_cannot_be_stopped_says_to_restart_the_kernel():
+    message = fails_with(echo_checks.echo_client, sleeps_for_ever)
+    assert message.splitlines()[-1].startswith("your code is still running in the background (1 thread")
+    assert "Kernel → Restart" in message, message
+
+
+def test_an_interrupted_check_is_one_line():
+    import os
+    import signal
+
+    if not hasattr(signal, "pthread_kill"):
+        pytest.skip("no signals to a thread here")
+    main = threading.main_thread().ident
+    if threading.current_thread().ident != main:
+        pytest.skip("the test runs outside the main thread")
+    before = students_threads()
+    timer = threading.Timer(0.5, signal.pthread_kill, (main, signal.SIGINT))
+    timer.start()
+    try:
+        message = fails_with(echo_checks.echo_client, busy_loop)
+    finally:
+        timer.cancel()
+    assert message == "✘ the check was interrupted; run it again when your code is ready", message
+    assert not students_threads(before), "the student's loop runs on"
+    assert os.getpid()  # (still here: the interrupt ended the check, not the test run)
+
+
+STALE = r'''
+import json
+from IPython.core.interactiveshell import InteractiveShell
+
+shell = InteractiveShell.instance()
+said = {}
+for step, code in enumerate([
+        "from socketlab.checks import echo as check",
+        "def serve_one_client(listener):\n    conn, _ = listener.accept()\n    with conn:\n"
+        "        while data := conn.recv(4096):\n            conn.sendall(data)",
+        "check.echo_server_pieces(serve_one_client)",
+        "def serve_one_client(listener):\n    conn, _ = listener.accept(\n",      # a syntax error: not defined anew
+        "check.echo_server_pieces(serve_one_client)",
+        "def serve_one_client(listener):\n    conn, _ = listener.accept()\n    with conn:\n"
+        "        while data := conn.recv(4096):\n            conn.sendall(data)\nraise ValueError('a try-it line')",
+        "check.echo_server_pieces(serve_one_client)",     # its cell failed after the def: the new one is tested
+]):
+    result = shell.run_cell(code)
+    error = result.error_before_exec or result.error_in_exec
+    said[step] = str(error) if error else "ok"
+print(json.dumps(said))
+'''
+
+
+def test_a_check_of_a_function_whose_cell_failed_says_so(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", STALE], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    said = json.loads(done.stdout.strip().splitlines()[-1])
+    assert said["2"] == "ok", said
+    assert said["4"].startswith("✘ the cell that defines serve_one_client did not run (SyntaxError on line 2)"), said
+    assert said["6"] == "ok", said

@@ -97,11 +97,33 @@ def timeout_too_short(listener, count):
         worker.join(10)
 
 
+def shared_conn(listener, count):  # the threads read a global conn: the last client's, once it was accepted
+    global conn
+
+    def handle():
+        with conn:
+            try:
+                while data := conn.recv(4096):
+                    conn.sendall(data)
+            except OSError:
+                pass
+
+    workers = []
+    for _ in range(count):
+        conn, _ = listener.accept()
+        worker = threading.Thread(target=handle)
+        worker.start()
+        workers.append(worker)
+    for worker in workers:
+        worker.join(10)
+
+
 def stub(*args):
     raise NotImplementedError("your code here")
 
 
 WRONG_THREAD_SERVERS = {
+    shared_conn: "share one conn",
     no_join: "join",
     one_after_another: "one after another",
     join_at_once: "join them only after the loop",
@@ -201,7 +223,22 @@ async def async_stub(reader, writer):
     raise NotImplementedError("your code here")
 
 
+async def no_await(reader, writer):  # reader.read() without await: a coroutine, not bytes
+    while data := reader.read(4096):
+        writer.write(data)
+        await writer.drain()
+
+
+async def reads_it_all(reader, writer):  # reader.read() with no size: nothing comes back until the end
+    data = await reader.read()
+    writer.write(data)
+    await writer.drain()
+    writer.close()
+
+
 WRONG_HANDLERS = {
+    no_await: "await it",
+    reads_it_all: "reader.read() with no size",
     sleeps: "never time.sleep",
     blocking_socket: "stopped the event loop",
     no_drain: "await writer.drain()",
@@ -220,6 +257,14 @@ def test_every_wrong_handler_fails_with_its_hint(answer):
         message = str(caught.value)
         assert WRONG_HANDLERS[answer] in message, message
         assert message.startswith("✘ ") and "socketlab/" not in message, message
+
+
+def test_a_forgotten_await_leaves_no_warning_for_a_later_cell(recwarn):
+    with pytest.raises(CheckFailed):
+        asyncio.run(check.asyncio_handler(as_student(no_await, "handle_echo")))
+    import gc
+    gc.collect()
+    assert not [w for w in recwarn if "never awaited" in str(w.message)], [str(w.message) for w in recwarn]
 
 
 def test_the_reference_handler_passes(capsys):

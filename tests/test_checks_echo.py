@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from conftest import fails_with
+from conftest import fails_with, language
 
 from socketlab.checks import CheckFailed, echo as check
 
@@ -82,11 +82,30 @@ def serves_forever(listener):
                 conn.sendall(data)
 
 
+def send_in_the_loop(listener):  # as a student writes it: small reads, send() for sendall()
+    conn, _ = listener.accept()
+    with conn:
+        while True:
+            data = conn.recv(1024)
+            if not data:
+                break
+            conn.send(data)
+
+
+def recv_on_the_listener(listener):
+    conn, _ = listener.accept()
+    with conn:
+        while data := listener.recv(4096):
+            conn.sendall(data)
+
+
 def stub(listener):
     raise NotImplementedError("your code here")
 
 
 WRONG_SERVERS = {
+    send_in_the_loop: "use sendall()",
+    recv_on_the_listener: "the socket that accept() returned",
     single_recv: "recv in a loop",
     one_big_recv: "recv in a loop",
     send_not_sendall: "sendall",
@@ -107,16 +126,37 @@ def test_every_wrong_echo_server_fails_with_its_hint(answer):
         except CheckFailed as exc:
             messages.append(str(exc))
     both = "\n".join(messages)
-    assert WRONG_SERVERS[answer] in both, both
+    assert WRONG_SERVERS[answer] in messages[0], messages  # the first check already says it
     assert all(line.startswith(("✘", "    ")) for line in both.splitlines()), both
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("answer", [single_recv, one_big_recv, send_not_sendall, decodes_each_piece],
-                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize("answer", [single_recv, one_big_recv, send_not_sendall, decodes_each_piece,
+                                    send_in_the_loop], ids=lambda f: f.__name__)
 def test_the_answers_that_pass_on_a_lucky_run_fail_10_times_in_a_row(answer):
     for _ in range(10):
         test_every_wrong_echo_server_fails_with_its_hint(answer)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("answer", ["client_send", "shared_conn"])
+def test_the_answers_that_race_fail_10_times_in_a_row(answer):
+    from test_checks_concurrency import shared_conn
+
+    for _ in range(10):
+        if answer == "client_send":
+            assert "with sendall" in fails_with(check.echo_client, client_send)
+        else:
+            from socketlab.checks import concurrency
+            assert "share one conn" in fails_with(concurrency.thread_per_client, shared_conn)
+
+
+def test_the_hints_speak_ukrainian_in_the_ukrainian_edition():
+    with language("uk"):
+        assert "використовуйте sendall()" in fails_with(check.echo_server, send_in_the_loop)
+        assert "сокет, який повернув accept()" in fails_with(check.echo_server, recv_on_the_listener)
+        assert "закодуйте" in fails_with(check.echo_client, sends_text)
+        assert "слухаючий сокет закрито" in fails_with(check.sequential_server, closes_the_listener)
 
 
 def test_a_single_recv_fails_the_pieces_check_too():
@@ -215,7 +255,39 @@ def never_reads(message, address):
     return message
 
 
+def client_send(message, address):  # send() for sendall(), on a socket of its own with no timeout
+    with socket.create_connection(address) as sock:
+        sock.send(message.encode())
+        sock.shutdown(socket.SHUT_WR)
+        reply = b""
+        while True:
+            data = sock.recv(1024)
+            if not data:
+                break
+            reply += data
+    return reply.decode()
+
+
+def sends_text(message, address):
+    with socket.create_connection(address, timeout=5) as sock:
+        sock.sendall(message)
+        sock.shutdown(socket.SHUT_WR)
+        return sock.recv(4096).decode()
+
+
+def no_end_test(message, address):  # a loop with no test for b'': it spins once the server closed
+    with socket.create_connection(address, timeout=5) as sock:
+        sock.sendall(message.encode())
+        sock.shutdown(socket.SHUT_WR)
+        reply = b""
+        while True:
+            reply += sock.recv(4096)
+
+
 WRONG_CLIENTS = {
+    client_send: "with sendall",
+    sends_text: "encode it first",
+    no_end_test: "stop reading when recv returns b''",
     no_half_close: "shutdown(socket.SHUT_WR)",
     never_reads: "before reading the whole reply",
     client_single_recv: "recv in a loop",
@@ -306,7 +378,17 @@ def docs_example(listener, count):  # the Python docs' server, pasted into the e
                     conn.sendall(data)
 
 
+def closes_the_listener(listener, count):  # `with listener:` inside the loop
+    for _ in range(count):
+        with listener:
+            conn, _ = listener.accept()
+            with conn:
+                while data := conn.recv(4096):
+                    conn.sendall(data)
+
+
 WRONG_SEQUENTIAL = {
+    closes_the_listener: (check.sequential_server, "the listener was closed"),
     docs_example: (check.sequential_server, "listener.accept()"),
     while_true: (check.sequential_server, "not while True"),
     one_client_only: (check.sequential_server, "one after another"),
@@ -358,3 +440,4 @@ def test_the_reference_answers_pass_50_times_in_a_row():
         check.echo_server_pieces(serve_one_client)
         check.echo_client(my_echo)
         check.sequential_server(serve_clients)
+        check.survives_bad_clients(serve_clients)

@@ -390,7 +390,27 @@ def course_parser(conn, folder):  # the parser judges the names: the lesson skip
     return receive_file_after_header(conn, folder, header.size, header.name)
 
 
+def reads_to_the_end(conn, folder):  # ignores the size: waits for the end of a stream the client keeps open
+    size, name = _header(conn)
+    safe_name(name)
+    conn.sendall(b"READY\n")
+    body = b""
+    while chunk := conn.recv(4096):
+        body += chunk
+    target = Path(folder) / name
+    target.write_bytes(body)
+    conn.sendall(f"OK {len(body)} {hashlib.sha256(body).hexdigest()} {name}\n".encode())
+    return target
+
+
+def reads_to_the_end_with_its_own_timeout(conn, folder):
+    conn.settimeout(1)  # it gives up first: its TimeoutError, with the same hint
+    return reads_to_the_end(conn, folder)
+
+
 WRONG_RECEIVERS = {
+    reads_to_the_end: (check.file_server, "read exactly size bytes"),
+    reads_to_the_end_with_its_own_timeout: (check.file_server, "read exactly size bytes"),
     trusts_the_name: (check.file_server_refuses, "never trust a name"),
     overwrites: (check.file_server, "never overwrite"),
     writes_as_it_goes: (check.file_server_refuses, "save nothing until all the bytes arrived"),
@@ -413,8 +433,20 @@ def test_every_wrong_file_server_fails_with_its_hint(answer, tmp_path):
 
 
 def test_a_receive_file_that_trusts_names_writes_nothing_outside_the_check_folder(tmp_path):
-    fails_with(check.file_server_refuses, as_student(trusts_the_name, "receive_file"), tmp_path / "check")
+    message = fails_with(check.file_server_refuses, as_student(trusts_the_name, "receive_file"), tmp_path / "check")
     assert [p.name for p in tmp_path.iterdir()] == ["check"]
+    assert "['a/b/evil.txt']" in message, message  # the file it wrote, named as it is
+
+
+def test_a_check_without_a_folder_leaves_no_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the check makes its own: counted here
+    check.file_server(receive_file)
+    check.file_server_refuses(receive_file)
+    fails_with(check.file_server, as_student(overwrites, "receive_file"))
+    check.file_client(my_send_file)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_stub_fails_both_server_checks(tmp_path):

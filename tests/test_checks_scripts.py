@@ -16,7 +16,7 @@ SERVER2 = ARGS + """with socket.create_server((HOST, PORT)) as listener:
     while True:
         conn, _ = listener.accept()
         with conn:
-            conn.settimeout(5)
+            conn.settimeout(2)
             try:
                 while data := conn.recv(4096):
                     conn.sendall(data)
@@ -56,6 +56,17 @@ WRONG = {
     "never reads": (check.client_script, ARGS + "MESSAGE = ' '.join(sys.argv[3:])\n"
                     "s = socket.create_connection((HOST, PORT), timeout=5)\ns.sendall(MESSAGE.encode())\n"
                     "s.shutdown(socket.SHUT_WR)\nprint(MESSAGE)\n", "before reading the whole reply"),
+    "one recv, as in the lab's report": (check.server_script, SERVER.replace(
+        "        while data := conn.recv(4096):\n            conn.sendall(data)\n",
+        "        data = conn.recv(1024)\n        conn.sendall(data)\n"), "recv in a loop"),
+    "permanent with no except": (check.server_script, SERVER2.replace("            try:\n", "            if True:\n")
+                                 .replace("            except OSError:\n                pass\n", ""), "catch OSError"),
+    "permanent with no timeout": (check.server_script, SERVER2.replace("            conn.settimeout(2)\n", ""),
+                                  "a timeout of a few seconds"),
+    "does not compile": (check.server_script, SERVER.replace("conn.sendall(data)", "conn.sendall(data"),
+                         "does not compile: line 7"),
+    "client asks the keyboard": (check.client_script, CLIENT.replace('" ".join(sys.argv[3:]) or "Привіт"',
+                                                                     'input("message: ")'), "command line"),
     "own message": (check.client_script, CLIENT.replace('" ".join(sys.argv[3:]) or "Привіт"', '"hello"'), "should send MESSAGE"),
 }
 
@@ -65,12 +76,14 @@ def test_every_wrong_program_fails_with_its_hint(tmp_path, case, monkeypatch):
     monkeypatch.chdir(tmp_path)  # as a notebook's folder: no checkout's socketlab/ beside it for -m to find
     check_function, source, hint = WRONG[case]
     (tmp_path / "prog.py").write_text(source, encoding="utf-8")
+    forever = {"forever": True} if case.startswith("permanent") else {}
     try:
         with pytest.raises(CheckFailed) as caught:
-            check_function(tmp_path / "prog.py")
+            check_function(tmp_path / "prog.py", **forever)
     finally:
         stop_programs()
-    assert hint in str(caught.value) and str(caught.value).startswith("✘")
+    assert hint in str(caught.value) and str(caught.value).startswith("✘"), str(caught.value)
+    assert "\n" not in str(caught.value), "one line"
 
 
 def test_a_program_that_only_imports_the_course_passes(tmp_path):
@@ -101,6 +114,21 @@ def test_the_reference_programs_pass(tmp_path, capsys):
     check.scripts_together(tmp_path / "server.py", tmp_path / "client.py")
     check.scripts_together(tmp_path / "server2.py", tmp_path / "client.py", runs=5)
     assert capsys.readouterr().out.count("✔") == 5
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_reference_programs_pass_50_times_in_a_row(tmp_path):
+    for name, source in (("server.py", SERVER), ("server2.py", SERVER2), ("client.py", CLIENT)):
+        (tmp_path / name).write_text(source, encoding="utf-8")
+    for name in ("server3.py", "client3.py"):
+        (tmp_path / name).write_text(notebook_program(name), encoding="utf-8")
+    for _ in range(50):
+        check.server_script(tmp_path / "server.py")
+        check.server_script(tmp_path / "server2.py", forever=True)
+        check.client_script(tmp_path / "client.py")
+        check.file_server_script(tmp_path / "server3.py")
+        check.file_client_script(tmp_path / "client3.py")
 
 
 CLASSIC = ARGS + """listener = socket.socket()
@@ -152,6 +180,15 @@ WRONG_FILE_PROGRAMS = {
                                 "exit with sys.exit"),
     "server trusts the name": ("server3.py", check.file_server_script,
                                lambda s: s.replace("if not safe_name(name):", "if False:"), "bad-name"),
+    "server overwrites": ("server3.py", check.file_server_script,
+                          lambda s: s.replace('open(FOLDER / candidate, "xb")', 'open(FOLDER / candidate, "wb")'),
+                          "never overwrite"),
+    "server never says READY": ("server3.py", check.file_server_script,
+                                lambda s: s.replace('conn.sendall(b"READY\\n")', 'pass'), "READY"),
+    "server reads to the end": ("server3.py", check.file_server_script,
+                                lambda s: s.replace("body = recv_exactly(conn, int(size))",
+                                                    "body = b''\n                    while chunk := conn.recv(4096):\n"
+                                                    "                        body += chunk"), "read exactly size bytes"),
     "server saves text": ("server3.py", check.file_server_script,
                           lambda s: s.replace("out.write(body)", "out.write(body.decode('utf-8', 'replace').encode('utf-8'))"),
                           "not the file that was sent|SHA-256"),

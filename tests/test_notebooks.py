@@ -6,6 +6,7 @@ what nbval cannot see.
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -25,14 +26,16 @@ import json, threading, time, socketlab
 deadline = time.monotonic() + 2   # a monitor's refresh timer ends by itself within its interval
 while any(t.name == "monitor-refresh" for t in threading.enumerate()) and time.monotonic() < deadline:
     time.sleep(0.05)
+from pathlib import Path
 print(json.dumps({"servers": sorted(s.name for s in socketlab.running_servers()),
-                  "threads": threading.active_count(), "names": sorted(t.name for t in threading.enumerate())}))
+                  "threads": threading.active_count(), "names": sorted(t.name for t in threading.enumerate()),
+                  "files": sorted(str(p) for p in Path(".").rglob("*") if p.is_file() and "__pycache__" not in p.parts)}))
 """
 
 
-def client_for(nb) -> NotebookClient:
+def client_for(nb, folder: Path = NOTEBOOK_DIR) -> NotebookClient:
     return NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
-                          resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+                          resources={"metadata": {"path": str(folder)}})
 
 
 def errors(cell) -> list[str]:
@@ -48,10 +51,13 @@ def kernel_state(client, nb) -> dict:
 
 
 @pytest.mark.parametrize("path", LOAD_SLOW, ids=lambda p: p.name)
-def test_run_all_twice_in_one_kernel(path):
-    """A student pressing Run All twice: no error, no "Address already in use", no leaked server."""
+def test_run_all_twice_in_one_kernel(path, tmp_path):
+    """A student pressing Run All twice: no error, no "Address already in use", no leaked server, and the
+    same files left each time (the demos' uploads do not pile up)."""
     nb = nbformat.read(path, as_version=4)
-    client = client_for(nb)
+    folder = tmp_path / "notebooks"  # a copy of its own: what it leaves is its alone to count
+    shutil.copytree(path.parent / "data", folder / "data")
+    client = client_for(nb, folder)
     states = []
     with client.setup_kernel():
         for run in (1, 2):
@@ -64,6 +70,7 @@ def test_run_all_twice_in_one_kernel(path):
     first, second = states
     assert second["servers"] == first["servers"], "the second run left extra servers running"
     assert second["threads"] <= first["threads"], f"threads grew: {first} -> {second}"
+    assert second["files"] == first["files"], f"the second run left other files: {first['files']} -> {second['files']}"
 
 
 @pytest.mark.parametrize("path", LOAD_SLOW, ids=lambda p: p.name)

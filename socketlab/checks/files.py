@@ -98,7 +98,7 @@ def recv_exactly(my_recv_exactly) -> None:
         feeder.start()
         kind, value = _run(my_recv_exactly, (theirs, len(data)), theirs, timeout=5)
         feeder.join(3)
-        _judge(kind, value, data, f"sent {preview(data)} in 3 pieces 0.1 s apart")
+        _judge(kind, value, data, _("sent {data} in 3 pieces 0.1 s apart").format(data=preview(data)))
     # 2. everything at once, and more behind it: reading past n takes the next message's bytes
     ours, theirs = _pair()
     with ours, theirs:
@@ -226,8 +226,10 @@ def safe_name(my_safe_name) -> None:
 
 
 def _short(name: str) -> str:
-    return repr(name) if len(name) <= 30 else f"{name[:12]!r}…({len(name)} characters, " \
-        f"{len(name.encode())} bytes)"
+    if len(name) <= 30:
+        return repr(name)
+    return _("{start}… ({n} characters, {size} bytes)").format(start=repr(name[:12]), n=len(name),
+                                                              size=len(name.encode()))
 
 
 SILENT = b"nothing within 2 s"  # what _upload notes when the server said nothing to a header

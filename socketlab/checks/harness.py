@@ -343,40 +343,43 @@ def client_limits(timeout: float):
 
 # ---- a function whose cell's last run failed: the check must not test the old one -------------------
 
-_cells: dict[str, tuple[bool, str, int | None, str]] = {}
-# a name a cell defines -> (that cell ran?, its error's class, the error's line, that run's code file)
+_DEFINES = re.compile(r"^[ \t]*(?:async[ \t]+)?def[ \t]+(\w+)", re.MULTILINE)
+_before: dict[str, object] = {}  # while a cell runs: what the names it defines held before it
+_stale: dict[str, tuple[object, str, int | None]] = {}  # name -> (the old function, the error, its line)
 
 
-def _note_cell(result) -> None:
-    """After each cell: the functions it defines, and whether it ran."""
-    source = getattr(getattr(result, "info", None), "raw_cell", None)
-    if not isinstance(source, str):
-        return
+def _before_cell(info) -> None:
+    source = getattr(info, "raw_cell", None) or ""
+    namespace = _namespace()
+    _before.clear()
+    _before.update({name: namespace.get(name) for name in _DEFINES.findall(source)})
+
+
+def _after_cell(result) -> None:
+    """After each cell: which functions it meant to define anew and did not (it failed first)."""
     error = result.error_before_exec or result.error_in_exec
-    line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
-    for name in re.findall(r"^[ \t]*(?:async[ \t]+)?def[ \t]+(\w+)", source, re.MULTILINE):
-        _cells[name] = (error is None, type(error).__name__, line, _code_name(source, result.execution_count))
+    namespace = _namespace()
+    for name, old in _before.items():
+        if error is not None and namespace.get(name) is old and old is not None:
+            line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
+            _stale[name] = (old, type(error).__name__, line)
+        else:
+            _stale.pop(name, None)
+    _before.clear()
 
 
-def _code_name(source: str, number) -> str:
-    """The file name IPython gives the code of that cell's run (its functions' ``co_filename``)."""
+def _namespace() -> dict:
     with contextlib.suppress(Exception):
         from IPython import get_ipython
-        return get_ipython().compile.get_code_name(source, source, number)
-    return ""
+        return get_ipython().user_ns
+    return {}
 
 
 def stale_definition(function) -> tuple[str, int | None] | None:
     """If the last cell that defines ``function``'s name failed before defining it anew: that cell's
-    error and its line (``("SyntaxError", 4)``); the function a check was given is then an old one."""
-    name = getattr(function, "__name__", None)
-    if name not in _cells:
-        return None
-    ran, error, line, code_name = _cells[name]
-    own_file = getattr(getattr(function, "__code__", None), "co_filename", None)
-    if ran or (code_name and own_file == code_name):
-        return None  # (its cell failed after the def ran: the function is the new one)
-    return error, line
+    error and its line (``("SyntaxError", 4)``); ``function`` is then the old one."""
+    old, error, line = _stale.get(getattr(function, "__name__", None), (None, "", None))
+    return (error, line) if old is not None and old is function else None
 
 
 # ---- in a notebook: a failed check is its one line, not a traceback -------------------------------
@@ -396,5 +399,6 @@ def show_in_notebook() -> None:
         shell._showtraceback(etype, value, [f"\x1b[31m{line}\x1b[0m" for line in str(value).splitlines()])
 
     shell.set_custom_exc((CheckFailed,), short)
-    if _note_cell not in shell.events.callbacks.get("post_run_cell", []):
-        shell.events.register("post_run_cell", _note_cell)
+    if _after_cell not in shell.events.callbacks.get("post_run_cell", []):
+        shell.events.register("pre_run_cell", _before_cell)
+        shell.events.register("post_run_cell", _after_cell)
