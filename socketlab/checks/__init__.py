@@ -5,13 +5,16 @@ talks to it over real sockets on 127.0.0.1, and fails with a
 :class:`CheckFailed`: one short line (``✘ sent …, got back …: fix …``). In a
 notebook that line is all the student sees, not a traceback through the
 course's code; when the student's own code raised, its frames come with it.
-When a check ends, every socket the student's code opened during it is closed
-under it, so no loop of theirs spins on in the background.
+The hint in that line comes from what happened (:func:`hint`: the errno, which
+socket it was, what the check did), never from an exception's type alone.
 
-An answer built on the course's own servers and clients is refused
-(:func:`no_shortcuts`, see :mod:`socketlab.shortcuts`). The checks of each
-notebook are in :mod:`.echo`, :mod:`.files` and :mod:`.concurrency`.
-"""
+When a check ends (:func:`stops_cleanly`), every socket the student's code
+opened during it is closed under it, a thread of theirs still running is
+stopped (or the student is told to restart the kernel), and the check's own
+folders are removed. A function whose cell failed on its last run is not
+checked in its old form (:func:`ready_to_check`); one that uses the course's
+code is told it fails when graded (:func:`no_shortcuts`). The checks of each
+notebook are in :mod:`.echo`, :mod:`.files`, :mod:`.concurrency` and :mod:`.scripts`."""
 
 from __future__ import annotations
 
@@ -35,8 +38,7 @@ from .harness import (CheckFailed, _close_new, _Listener, _open_sockets, _studen
                       stop_threads)
 
 __all__ = ["CheckFailed", "fail", "hint", "no_shortcuts", "ready_to_check", "stops_cleanly", "scratch_folder",
-           "student_server",
-           "call_student", "preview", "send_slowly", "send_and_reset"]
+           "student_server", "call_student", "preview", "send_slowly", "send_and_reset"]
 
 
 
@@ -93,58 +95,53 @@ def scratch_folder() -> Path:
 
 def stops_cleanly(check):
     """A check entry point: what the student's code left running is stopped when the check ends (or the
-    student is told to restart the kernel), and Kernel → Interrupt ends the check in one line."""
+    student is told to restart the kernel), its folders are removed, and Kernel → Interrupt ends it in
+    one line."""
 
-    def finish(before: set, failure: CheckFailed | None) -> None:
-        for folder in _scratch.__dict__.pop("folders", []):
-            shutil.rmtree(folder, ignore_errors=True)
-        if closers:  # judged from another process: the student's threads are its kernel's, which stops them
-            return
-        stuck = stop_threads(new_threads(before))
-        if stuck:
-            line = ngettext("your code is still running in the background ({count} thread that cannot be stopped): "
-                            "restart the kernel (Kernel → Restart) before you run this check again",
-                            "your code is still running in the background ({count} threads that cannot be stopped): "
-                            "restart the kernel (Kernel → Restart) before you run this check again",
-                            len(stuck)).format(count=len(stuck))
-            if failure is None:
-                print("⚠ " + line)
-            else:
-                failure.args = (f"{failure}\n{line}",)
-
-    def interrupted() -> CheckFailed:
-        return CheckFailed("✘ " + _("the check was interrupted; run it again when your code is ready"))
-
-    if inspect.iscoroutinefunction(check):
-        @functools.wraps(check)
-        async def run_async(*args, **kwargs):
-            before, failure = set(threading.enumerate()), None
-            try:
-                return await check(*args, **kwargs)
-            except KeyboardInterrupt:
-                failure = interrupted()
-                raise failure from None
-            except CheckFailed as exc:
-                failure = exc
-                raise
-            finally:
-                finish(before, failure)
-        return run_async
-
-    @functools.wraps(check)
-    def run(*args, **kwargs):
+    @contextlib.contextmanager
+    def cleanly():
         before, failure = set(threading.enumerate()), None
         try:
-            return check(*args, **kwargs)
+            yield
         except KeyboardInterrupt:
-            failure = interrupted()
+            failure = CheckFailed("✘ " + _("the check was interrupted; run it again when your code is ready"))
             raise failure from None
         except CheckFailed as exc:
             failure = exc
             raise
         finally:
-            finish(before, failure)
+            _finish(before, failure)
+
+    if inspect.iscoroutinefunction(check):
+        @functools.wraps(check)
+        async def run_async(*args, **kwargs):
+            with cleanly():
+                return await check(*args, **kwargs)
+        return run_async
+
+    @functools.wraps(check)
+    def run(*args, **kwargs):
+        with cleanly():
+            return check(*args, **kwargs)
     return run
+
+
+def _finish(before: set, failure: CheckFailed | None) -> None:
+    for folder in _scratch.__dict__.pop("folders", []):
+        shutil.rmtree(folder, ignore_errors=True)
+    if closers:  # judged from another process: the student's threads are its kernel's, which stops them
+        return
+    stuck = stop_threads(new_threads(before))
+    if stuck:
+        line = ngettext("your code is still running in the background ({count} thread that cannot be stopped): "
+                        "restart the kernel (Kernel → Restart) before you run this check again",
+                        "your code is still running in the background ({count} threads that cannot be stopped): "
+                        "restart the kernel (Kernel → Restart) before you run this check again",
+                        len(stuck)).format(count=len(stuck))
+        if failure is None:
+            print("⚠ " + line)
+        else:
+            failure.args = (f"{failure}\n{line}",)
 
 
 def not_here(exc: BaseException | None) -> bool:
@@ -273,7 +270,7 @@ GONE = {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, getattr(errno, "WSAEC
 
 def hint(exc: BaseException, *, vanishing: bool = False) -> str:
     """What to fix, from what happened: the errno, which socket it was, what the check did (``vanishing``:
-    it sent clients that crash or go silent). None rather than a guess: a wrong hint is worse."""
+    it sent clients that crash or go silent). Nothing rather than a guess: a wrong hint is worse."""
     code, role = getattr(exc, "errno", None), getattr(exc, "socket_role", None)
     if isinstance(exc, UnicodeDecodeError):
         return _("bytes are not text: a letter may be split between two recv()s, so do not decode the pieces")

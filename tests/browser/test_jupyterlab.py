@@ -49,7 +49,8 @@ def lab(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("lab")
     course = home / "course"
-    shutil.copytree(ROOT / "notebooks", course, ignore=shutil.ignore_patterns("uploads", ".ipynb_checkpoints"))
+    shutil.copytree(ROOT / "notebooks", course,
+                    ignore=shutil.ignore_patterns("uploads", "demo-uploads", ".ipynb_checkpoints"))
     config = home / "config"
     (config / "labconfig").mkdir(parents=True)
     # No "news" prompt over the notebook.
@@ -251,7 +252,7 @@ def test_file_notebook_sends_clears_and_refuses_a_large_choice(browser, lab, tmp
     result = panel.get_by_text("matches ✔")
     result.wait_for(timeout=20_000)
     assert panel.get_by_text("100%").is_visible()
-    assert (lab["course"] / "uploads" / "мій звіт.txt").read_bytes() == chosen.read_bytes()
+    assert (lab["course"] / "demo-uploads" / "мій звіт.txt").read_bytes() == chosen.read_bytes()
     for theme in ("dark", "light"):
         set_theme(page, theme)
         assert shown_contrast(result) >= 4.5, theme
@@ -280,7 +281,7 @@ def test_file_notebook_sends_clears_and_refuses_a_large_choice(browser, lab, tmp
     path_box.fill(str(big))
     path_box.press("Enter")  # Enter sends here too
     panel.get_by_text("matches ✔").wait_for(timeout=30_000)
-    assert (lab["course"] / "uploads" / "великий.bin").read_bytes() == big.read_bytes()
+    assert (lab["course"] / "demo-uploads" / "великий.bin").read_bytes() == big.read_bytes()
     page.close()
 
 
