@@ -273,6 +273,9 @@ def test_a_check_that_outlives_its_cell_decides_nothing_for_the_next(judge, monk
         subprocess.run([sys.executable, "-c", "import os, socket\ns = socket.socket(socket.AF_UNIX)\n"
                         "s.connect(os.environ['SOCKETLAB_JUDGE'])\ns.close()\n"], env={**os.environ, ENV: judge.path},
                        timeout=60)
+        deadline = time.monotonic() + 10  # the judge takes the connection in a thread of its own
+        while judge.worker is None and time.monotonic() < deadline:
+            time.sleep(0.01)
         judge.worker.join(10)  # the next cell's check failed at once...
         release.touch()
         still_running.join(20)  # ...and then the first one passed

@@ -14,6 +14,7 @@ Each check is built to fail the common wrong answers every time, not in most run
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import socket
@@ -234,9 +235,26 @@ def _short(name: str) -> str:
 
 SILENT = b"nothing within 2 s"  # what _upload notes when the server said nothing to a header
 NO_REPLY = b"no reply"  # ...and when it said nothing to the whole body
-# Those connections, held open until the check's end closes them with the student's (not collected as
-# _upload returns, which a server waiting for the body would take for a broken upload, and raise).
+# Those connections, held open until the check's end (release_held) closes them: a server waiting for
+# the body would take our closing for a broken upload and raise, and one reading to the end of the
+# stream would take it for the end of the file and save it, so the check could not tell what it did.
 _held: list[socket.socket] = []
+
+
+def _hold(sock: socket.socket) -> None:
+    _held[:] = [s for s in _held if s.fileno() != -1]
+    _held.append(sock)
+
+
+@contextlib.contextmanager
+def release_held():
+    """Close the connections ``_upload`` held open when the block ends."""
+    try:
+        yield
+    finally:
+        for sock in _held:
+            sock.close()
+        _held.clear()
 
 
 def _upload(address, header: bytes, body: bytes = b"", *, close_after: int | None = None,
@@ -255,8 +273,7 @@ def _upload(address, header: bytes, body: bytes = b"", *, close_after: int | Non
         try:
             replies.append(recv_line(sock, 1024))
         except TimeoutError:
-            _held[:] = [s for s in _held if s.fileno() != -1]
-            _held.append(sock)
+            _hold(sock)
             replies.append(SILENT)
             return replies
         except OSError:
@@ -275,7 +292,9 @@ def _upload(address, header: bytes, body: bytes = b"", *, close_after: int | Non
             sock.settimeout(3)  # a server replies as soon as the size's last byte came
             replies.append(recv_line(sock, 1024))
         except TimeoutError:
+            _hold(sock)
             replies.append(NO_REPLY)
+            return replies
         except OSError:
             replies.append(b"")
         sock.close()
@@ -304,6 +323,7 @@ def _folder(folder) -> Path:
 
 
 @stops_cleanly
+@release_held()
 def file_server(receive_file, folder=None) -> None:
     """Exercise 5: UTF-8 and cp1251 files byte for byte, the reply, the return value, no overwriting."""
     folder = _folder(folder)
@@ -357,6 +377,7 @@ def file_server(receive_file, folder=None) -> None:
 
 
 @stops_cleanly
+@release_held()
 def file_server_refuses(receive_file, folder=None, names=None) -> None:
     """Exercise 5: hostile names get ERROR bad-name and nothing written; a truncated body leaves nothing."""
     folder = _folder(folder)

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..programs import Program, _listening, free_port, run
 from ..i18n import _, ngettext
 from . import fail, preview, send_and_reset, stops_cleanly
+from .files import HINT_EXACTLY, NO_REPLY, SILENT, _upload, release_held
 from .echo import HINT_LOOP, _echo_once, _EchoJudge, _paced_exchange, _split
 
 __all__ = ["server_script", "client_script", "scripts_together", "restarts_at_once", "file_server_script",
@@ -307,8 +308,6 @@ def _file_server_script(path: Path):
 
 def _upload_to(path: Path, port: int, work: Path, name: str, body: bytes) -> str:
     """Upload ``body`` as ``name`` to the running ``server3.py`` by hand; the name it saved it under."""
-    from .files import HINT_EXACTLY, NO_REPLY, SILENT, _upload
-
     header = f"FILE {len(body)} {name}"
     replies = _upload((HOST, port), f"{header}\n".encode(), body)
     if replies[0] == SILENT:
@@ -335,36 +334,31 @@ def _upload_to(path: Path, port: int, work: Path, name: str, body: bytes) -> str
 
 
 @stops_cleanly
+@release_held()
 def file_server_script(path) -> None:
     """``server3.py HOST PORT FOLDER`` saves what a client sends, byte for byte, never overwrites, and refuses
     bad names."""
     from ..streams import recv_line
-    from .files import _held
 
     path = _readable(path)
-    try:
-        with _file_server_script(path) as (work, port):
-            samples = _sample_files(work)
-            for sample in samples:
-                _upload_to(path, port, work, sample.name, sample.read_bytes())
-            again = _upload_to(path, port, work, samples[0].name, samples[0].read_bytes())
-            if again == samples[0].name:
-                fail(_("{file} came a second time and {name} saved it under the same name: never overwrite a "
-                       "file: save the second as {other}").format(file=repr(samples[0].name), name=path.name,
-                                                                  other=repr(f"{samples[0].stem} (1).txt")))
-            with socket.create_connection((HOST, port), timeout=5) as sock:
-                sock.sendall(b"FILE 4 ../evil.txt\n")
-                try:
-                    reply = recv_line(sock)
-                except OSError:
-                    reply = b""
-            if not reply.startswith(b"ERROR bad-name") or (work / "evil.txt").exists():
-                fail(_("the name {bad} must be refused with ERROR bad-name, {name} answered {reply}").format(
-                    bad="'../evil.txt'", name=path.name, reply=repr(reply)))
-    finally:
-        for sock in _held:
-            sock.close()
-        _held.clear()
+    with _file_server_script(path) as (work, port):
+        samples = _sample_files(work)
+        for sample in samples:
+            _upload_to(path, port, work, sample.name, sample.read_bytes())
+        again = _upload_to(path, port, work, samples[0].name, samples[0].read_bytes())
+        if again == samples[0].name:
+            fail(_("{file} came a second time and {name} saved it under the same name: never overwrite a "
+                   "file: save the second as {other}").format(file=repr(samples[0].name), name=path.name,
+                                                              other=repr(f"{samples[0].stem} (1).txt")))
+        with socket.create_connection((HOST, port), timeout=5) as sock:
+            sock.sendall(b"FILE 4 ../evil.txt\n")
+            try:
+                reply = recv_line(sock)
+            except OSError:
+                reply = b""
+        if not reply.startswith(b"ERROR bad-name") or (work / "evil.txt").exists():
+            fail(_("the name {bad} must be refused with ERROR bad-name, {name} answered {reply}").format(
+                bad="'../evil.txt'", name=path.name, reply=repr(reply)))
     print("✔ " + _("{name} saves UTF-8 and cp1251 files byte for byte, never overwrites one, and refuses a "
                    "hostile name").format(name=path.name))
 
