@@ -19,6 +19,7 @@ import contextlib
 import html
 import itertools
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -208,24 +209,50 @@ class Terminals:
         return "\n\n".join(str(t) for t in [self.server, *self.clients])
 
     def _repr_html_(self) -> str:
-        def column(transcripts: list[Transcript]) -> str:
-            parts = []
-            for t in transcripts:
-                rows = "".join(f'<span class="sl-t">[{_clock(at)}]</span> '
-                               f'<span class="sl-{kind}">{html.escape(text)}</span>\n' for at, kind, text in t.lines)
-                end = "" if t.returncode is None else \
-                    '<span class="sl-t">(' + _("exit status {status}").format(status=t.returncode) + ')</span>\n'
-                parts.append(f'<b>$ {html.escape(t.title)}</b>\n{rows}{end}')
-            return "<pre style='margin:0;white-space:pre-wrap'>" + "\n".join(parts) + "</pre>"
+        # Divs with inline styles: JupyterLab restyles the table, td and pre of an output with rules more
+        # specific than any class of ours (right-aligned cells, words broken anywhere), never a div's own
+        # style. Long lines wrap at spaces; a word longer than the column scrolls it instead of breaking.
+        terminals = [(_("terminal 1: the server"), [self.server]), (_("terminal 2: the client"), self.clients)]
+        boxes = "".join(_terminal_box(title, transcripts) for title, transcripts in terminals)
+        return f'<div class="sl-terminals" style="{_ROW}">{boxes}</div>'
 
-        style = ("<style>.sl-t{color:var(--jp-ui-font-color2)}.sl-err{color:var(--jp-error-color1)}"
-                 ".sl-terminals{width:100%;table-layout:fixed}.sl-terminals th,.sl-terminals td{text-align:left}"
-                 ".sl-terminals td{vertical-align:top;border:1px solid var(--jp-border-color1);padding:6px;"
-                 "background:var(--jp-layout-color0);color:var(--jp-content-font-color1)}</style>")
-        server, client = _("terminal 1: the server"), _("terminal 2: the client")
-        return (f"{style}<table class='sl-terminals'><tr><th>{server}</th>"
-                f"<th>{client}</th></tr><tr><td>{column([self.server])}</td>"
-                f"<td>{column(self.clients)}</td></tr></table>")
+
+_ROW = "display:flex;flex-wrap:wrap;gap:8px;margin:4px 0;text-align:left"
+_BOX = ("flex:1 1 22em;min-width:0;border:1px solid var(--jp-border-color1,#9e9e9e);"
+        "background:var(--jp-layout-color0,#fff);color:var(--jp-content-font-color1,#212121)")
+_HEAD = ("margin:0;padding:4px 8px;font-weight:bold;text-align:left;font-family:var(--jp-ui-font-family,sans-serif);"
+         "border-bottom:1px solid var(--jp-border-color1,#9e9e9e)")
+_SCREEN = ("margin:0;padding:6px 8px;text-align:left;font-family:var(--jp-code-font-family,monospace);"
+           "font-size:var(--jp-code-font-size,13px);line-height:1.45;white-space:pre-wrap;word-break:normal;"
+           "overflow-wrap:normal;overflow-x:auto")
+_QUIET = "color:var(--jp-content-font-color2,#616161)"  # the times: 4.5:1 or more in both themes
+_ERR = "color:var(--jp-error-color1,#c62828)"
+
+
+# Browsers may also break a line after a hyphen or a slash ("SHA-|256", "demo-|uploads/|server3"); a
+# terminal breaks only at spaces, so a word holding one is kept whole (a too-long one scrolls its box).
+_BREAKS_INSIDE = re.compile(r"\S*[-/\u2010-\u2014?!%+=|\\]\S*")
+
+
+def _shown(text: str) -> str:
+    return _BREAKS_INSIDE.sub(lambda m: f'<span style="white-space:nowrap">{m.group()}</span>', html.escape(text))
+
+
+def _terminal_box(title: str, transcripts: list[Transcript]) -> str:
+    """One terminal: its title, then each program's command line, its lines with their times, its exit."""
+    parts = []
+    for t in transcripts:
+        rows = "".join(f'<span style="{_QUIET}">[{_clock(at)}]</span> '
+                       + (f'<span style="{_ERR}">{_shown(text)}</span>' if kind == "err" else _shown(text))
+                       + "\n" for at, kind, text in t.lines)
+        end = "" if t.returncode is None else \
+            f'<span style="{_QUIET}">(' + html.escape(_("exit status {status}").format(status=t.returncode)) + ")</span>\n"
+        parts.append(f"<b>$ {_shown(t.title)}</b>\n{rows}{end}")
+    label = html.escape(title)
+    # tabindex: a terminal too wide for its column scrolls, and the keyboard must reach it to scroll it
+    return (f'<div class="sl-terminal" style="{_BOX}" role="group" aria-label="{label}">'
+            f'<div style="{_HEAD}">{label}</div>'
+            f'<div class="sl-screen" style="{_SCREEN}" tabindex="0">' + "\n".join(parts) + "</div></div>")
 
 
 def two_terminals(server_script, client_script, *client_args, runs: int = 1, port: int | None = None,

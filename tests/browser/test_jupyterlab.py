@@ -184,6 +184,48 @@ def shown_contrast(locator) -> float:
     return ratio
 
 
+def transcripts_read_as_terminals(page) -> int:
+    """Every "two terminals" transcript as the browser lays it out: left-aligned, monospace, lines kept
+    whole, and no word split across two lines (each word's text is one box). Returns how many it measured."""
+    found = page.locator(".sl-terminals").evaluate_all("""rows => rows.map(row => {
+        const problems = [];
+        for (const el of row.querySelectorAll('.sl-terminal, .sl-terminal *')) {
+            const s = getComputedStyle(el);
+            if (!['left', 'start'].includes(s.textAlign)) problems.push(`text-align ${s.textAlign}`);
+        }
+        const screens = [...row.querySelectorAll('.sl-screen')];
+        for (const el of screens) {
+            const s = getComputedStyle(el);
+            if (s.whiteSpace !== 'pre-wrap') problems.push(`white-space ${s.whiteSpace}`);
+            if (s.wordBreak !== 'normal') problems.push(`word-break ${s.wordBreak}`);
+            if (!/mono|courier|consolas|menlo/i.test(s.fontFamily)) problems.push(`font ${s.fontFamily}`);
+            const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                for (const m of node.data.matchAll(/\\S+/g)) {
+                    const range = document.createRange();
+                    range.setStart(node, m.index);
+                    range.setEnd(node, m.index + m[0].length);
+                    const lines = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+                    if (lines.size > 1) problems.push(`split word ${m[0]}`);
+                }
+            }
+        }
+        return {screens: screens.length, problems};
+    })""")
+    assert found, "no two-terminals transcript on the page"
+    for row in found:
+        assert row["screens"] == 2 and row["problems"] == [], row
+    return len(found)
+
+
+def terminals_are_readable(page, theme: str) -> None:
+    """The transcripts' layout (see above), and their text, times and titles at 4.5:1 or more."""
+    transcripts_read_as_terminals(page)
+    screen = page.locator(".sl-screen").first
+    for part in (screen.locator("span").first, screen.locator("b").first, page.locator(".sl-terminal > div").first):
+        assert shown_contrast(part) >= 4.5, theme
+
+
 def pictures_fit(page) -> list[tuple[int, int]]:
     """(natural, shown) widths of the pictures in the outputs; JupyterLab scales wider ones down."""
     sizes = page.locator(".jp-RenderedImage img").evaluate_all(
@@ -211,6 +253,8 @@ def test_echo_notebook_runs_and_its_panel_answers_enter(browser, lab):
     for theme in THEMES:
         set_theme(page, theme)
         assert shown_contrast(reply) >= 4.5, theme
+        terminals_are_readable(page, theme)
+        save(page.locator(".sl-terminals").first, f"terminals-{theme}.png")
         save(page.locator(".jp-CodeCell", has=panel).first, "echo-panel.png" if theme == "light" else "echo-panel-dark.png")
         save(page.locator(".jp-RenderedImage").first, f"sequence-diagram-{theme}.png")
     page.close()
@@ -229,6 +273,7 @@ def test_many_clients_notebook_monitor_and_timeline(browser, lab):
     for theme in THEMES:
         set_theme(page, theme)
         assert shown_contrast(log) >= 4.5, theme
+        terminals_are_readable(page, theme)
         save(page.locator(".jp-CodeCell", has=monitor).first, f"server-monitor-{theme}.png")
         save(page.locator(".jp-RenderedImage").first, f"timeline-{theme}.png")
     page.close()
@@ -256,6 +301,7 @@ def test_file_notebook_sends_clears_and_refuses_a_large_choice(browser, lab, tmp
     for theme in ("dark", "light"):
         set_theme(page, theme)
         assert shown_contrast(result) >= 4.5, theme
+        terminals_are_readable(page, theme)
         save(page.locator(".jp-CodeCell", has=panel).first, "file-panel.png" if theme == "light" else "file-panel-dark.png")
         save(page.locator(".jp-RenderedImage").first, f"file-sequence-diagram-{theme}.png")
 
@@ -335,6 +381,7 @@ def test_the_lab_report_opens_with_every_task_program_and_transcript(browser, tm
                    ("terminal 1: the server", "server: connection from", "client: got back"))
     for expected in transcripts:
         assert expected in text, expected
+    assert transcripts_read_as_terminals(page) >= 3
     if edition == "uk":
         page.close()
         return
