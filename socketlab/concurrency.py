@@ -24,10 +24,10 @@ import time
 from dataclasses import dataclass, field
 
 from . import files, protocol
+from .i18n import retold
 from .echo import EchoServer
 from .files import FileServer, ThreadingFileServer
-from .server import Server, ThreadingMixIn, preview
-from .streams import IncompleteRead
+from .server import Server, ThreadingMixIn, from_peer, idle_dropped, preview, stopping_dropped
 # The load generator lives in load.py; its names stay importable from here.
 from .load import LoadResult, load, load_in_process  # noqa: E402,F401
 
@@ -96,7 +96,7 @@ class SelectorEchoServer(Server):
         conn.setblocking(False)
         client = _Client(conn, client_id, time.monotonic())
         self._clients[client_id] = client
-        self.log(client_id, "accept", detail=f"from {peer[0]}:{peer[1]}")
+        self.log(client_id, "accept", detail=from_peer(peer))
         self._selector.register(conn, selectors.EVENT_READ, lambda mask: self._on_ready(client, mask))
 
     def _on_ready(self, c: _Client, mask: int) -> None:
@@ -140,11 +140,11 @@ class SelectorEchoServer(Server):
     def service_actions(self) -> None:
         now = time.monotonic()
         for c in [c for c in self._clients.values() if now - c.last_active >= self.idle_timeout]:
-            self._drop(c, "timeout", f"idle for {self.idle_timeout:g} s, dropped")
+            self._drop(c, "timeout", idle_dropped(self.idle_timeout))
 
     def server_close(self) -> None:
         for c in list(self._clients.values()):
-            self._drop(c, "error", "dropped: server stopping")
+            self._drop(c, "error", stopping_dropped())
 
 
 class AsyncioEchoServer(Server):
@@ -271,7 +271,7 @@ class AsyncioEchoServer(Server):
         peer = writer.get_extra_info("peername")
         self._writers.add(writer)
         self._tasks.add(asyncio.current_task())
-        self.log(client_id, "accept", detail=f"from {peer[0]}:{peer[1]}")
+        self.log(client_id, "accept", detail=from_peer(peer))
         try:
             while data := await asyncio.wait_for(reader.read(self.bufsize), self.idle_timeout):
                 self.log(client_id, "recv", len(data), preview(data))
@@ -279,11 +279,11 @@ class AsyncioEchoServer(Server):
                 await writer.drain()  # back-pressure: wait while the client is not reading
                 self.log(client_id, "send", len(data))
         except asyncio.TimeoutError:
-            self.log(client_id, "timeout", detail=f"idle for {self.idle_timeout:g} s, dropped")
+            self.log(client_id, "timeout", detail=idle_dropped(self.idle_timeout))
         except OSError as exc:
             self.handle_error(client_id, exc)
         except asyncio.CancelledError:
-            self.log(client_id, "error", detail="dropped: server stopping")
+            self.log(client_id, "error", detail=stopping_dropped())
             raise  # a cancelled task must end cancelled, or whoever cancelled it cannot tell
         finally:
             self._writers.discard(writer)
@@ -339,7 +339,7 @@ class SelectorFileServer(FileServer):
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c = _Upload(conn, client_id, time.monotonic())
         self._uploads[client_id] = c
-        self.log(client_id, "accept", detail=f"from {peer[0]}:{peer[1]}")
+        self.log(client_id, "accept", detail=from_peer(peer))
         self._selector.register(conn, selectors.EVENT_READ, lambda mask: self._on_ready(c, mask))
 
     def _on_ready(self, c: _Upload, mask: int) -> None:
@@ -436,15 +436,15 @@ class SelectorFileServer(FileServer):
 
     def _end_of_stream(self, c: _Upload) -> None:
         if c.header is not None:
-            self._refuse_later(c, "incomplete", str(IncompleteRead(c.header.size, c.got)))
+            self._refuse_later(c, "incomplete", files.incomplete_body(c.header.size, c.got))
         elif c.inbox:
-            self._refuse_later(c, "bad-header", f"the header must end with a newline: got {len(c.inbox)} "
-                               "bytes, then the connection closed")
+            self._refuse_later(c, "bad-header", files.unterminated_header(len(c.inbox)))
         else:
             self._drop(c)  # closed between files: all is well
 
     def _refuse_later(self, c: _Upload, code: str, message: str, linger: float = 1.0) -> None:
         """Queue one ERROR line; the connection ends once it is out (and the client is done)."""
+        message = retold(message)
         self.log(c.client_id, "timeout" if code == "timeout" else "error", detail=f"{code}: {message}")
         self._discard_file(c)
         c.inbox.clear()
@@ -483,7 +483,7 @@ class SelectorFileServer(FileServer):
 
     def server_close(self) -> None:
         for c in list(self._uploads.values()):
-            self.log(c.client_id, "error", detail="dropped: server stopping")
+            self.log(c.client_id, "error", detail=stopping_dropped())
             self._drop(c)
         super().server_close()
 

@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .server import Server, address_of, preview
+from .i18n import _
+from .server import NO_REPLY, Server, address_of, preview
 from .streams import CHUNK, Connection, IncompleteRead
 
 __all__ = ["EchoServer", "echo", "EchoClient", "run_clients", "ClientRun", "ReplyTooLong", "preview",
@@ -30,7 +31,8 @@ class ReplyTooLong(ValueError):
 
     def __init__(self, limit: int):
         self.limit = limit
-        super().__init__(f"the reply is longer than {limit} bytes: stopped reading (is it an echo server?)")
+        super().__init__(_("the reply is longer than {limit} bytes: stopped reading (is it an echo server?)").format(
+            limit=limit))
 
 
 class EchoServer(Server):
@@ -218,9 +220,9 @@ def _one_client(n, address, message, idle, clock, timeout, connected=None) -> Cl
         if reply == message:
             error = None
         elif not reply:
-            error = "the server closed the connection without a reply"
+            error = _(NO_REPLY)
         else:
-            error = f"wrong reply {preview(reply.encode())}"
+            error = _("wrong reply {reply}").format(reply=preview(reply.encode()))
         return ClientRun(n, port, started, clock(), reply, error, connected_at)
     except (OSError, EOFError) as exc:
         return ClientRun(n, port, started, clock(), None, f"{type(exc).__name__}: {exc}", connected_at)

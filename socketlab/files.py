@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Callable
 
 from . import protocol
-from .server import Server, ThreadingMixIn, preview
+from .i18n import _, ngettext, retold
+from .server import NO_REPLY, Server, ThreadingMixIn, preview
 from .streams import (Connection, DeadlineExceeded, IncompleteRead, LineTooLong, extend_deadline, recv_line, sooner,
                       with_deadline)
 
@@ -36,6 +37,24 @@ DEFAULT_FILE_PORT = 65433
 BUFFER = 1024 * 1024  # big enough for few system calls, small enough that memory stays flat
 SEND_CHUNK = 8 * BUFFER  # how much sendfile() sends between two progress reports
 WRITE_SLICE = 64 * 1024  # see write_all
+
+
+def unterminated_header(received: int) -> str:
+    """The refusal of a header the client ended (closed) before its newline."""
+    return ngettext("the header must end with a newline: got {n} byte, then the connection closed",
+                    "the header must end with a newline: got {n} bytes, then the connection closed",
+                    received).format(n=received)
+
+
+def incomplete_body(expected: int, received: int) -> str:
+    """The refusal of a body cut short (streams' IncompleteRead says it in English only: the bottom layer)."""
+    return _("expected {wanted}, got {got} before the connection closed").format(
+        wanted=ngettext("{n} byte", "{n} bytes", expected).format(n=expected),
+        got=ngettext("{n} byte", "{n} bytes", received).format(n=received))
+
+
+def _cannot_save(exc: OSError) -> str:
+    return _("cannot save the file: {reason}").format(reason=exc.strerror or exc)
 
 
 class DiskStalled(OSError):
@@ -78,8 +97,10 @@ class FileServer(Server):
             self._close_folder()
             raise
         if removed:
-            self.log(0, "cleanup", detail=f"removed {len(removed)} temporary file(s) left by a server that "
-                     f"did not finish: {', '.join(removed[:3])}{'…' if len(removed) > 3 else ''}")
+            self.log(0, "cleanup", detail=ngettext("removed {n} temporary file left by a server that did not finish: {names}",
+                                                  "removed {n} temporary files left by a server that did not finish: "
+                                                  "{names}", len(removed)).format(
+                         n=len(removed), names=", ".join(removed[:3]) + ("…" if len(removed) > 3 else "")))
         return self
 
     def server_close(self) -> None:
@@ -140,7 +161,7 @@ class FileServer(Server):
                 # A header is one short line: once it has begun, it comes whole within one idle
                 # timeout, so a client trickling it holds a sequential server no longer than a silent one.
                 if conn.recv(1, socket.MSG_PEEK):
-                    with sooner(conn, self.idle_timeout, f"no whole header within {self.idle_timeout:g} s"):
+                    with sooner(conn, self.idle_timeout, _("no whole header within {seconds} s").format(seconds=f"{self.idle_timeout:g}")):
                         line = recv_line(conn, protocol.MAX_HEADER)
                 else:
                     line = b""
@@ -148,19 +169,18 @@ class FileServer(Server):
                     return  # the client closed between files: all is well
                 header = protocol.parse_header(line, max_size=self.max_size)
             except DeadlineExceeded as exc:
-                self._refuse(conn, client_id, "timeout", f"{exc}, dropped")
+                self._refuse(conn, client_id, "timeout", _("{reason}, dropped").format(reason=exc))
                 return
             except TimeoutError:
                 # A silent client has nothing in flight: close at once, no lingering.
-                self._refuse(conn, client_id, "timeout", f"no header for {self.idle_timeout:g} s, dropped",
+                self._refuse(conn, client_id, "timeout", _("no header for {seconds} s, dropped").format(seconds=f"{self.idle_timeout:g}"),
                              linger=_has_unread(conn))
                 return
             except LineTooLong:
-                self._refuse(conn, client_id, "bad-header", f"no newline in the first {protocol.MAX_HEADER} bytes")
+                self._refuse(conn, client_id, "bad-header", _("no newline in the first {n} bytes").format(n=protocol.MAX_HEADER))
                 return
             except IncompleteRead as exc:
-                self._refuse(conn, client_id, "bad-header", f"the header must end with a newline: got "
-                             f"{exc.received} bytes, then the connection closed")
+                self._refuse(conn, client_id, "bad-header", unterminated_header(exc.received))
                 return
             except protocol.RemoteProtocolError as exc:
                 self._refuse(conn, client_id, exc.code, exc.message)
@@ -171,6 +191,7 @@ class FileServer(Server):
 
     def _refuse(self, conn: socket.socket, client_id: int, code: str, message: str, linger=True) -> bool:
         """Record the error, tell the client in one ERROR line; False: end the connection."""
+        message = retold(message)
         self.log(client_id, "timeout" if code == "timeout" else "error", detail=f"{code}: {message}")
         extend_deadline(conn, 2.0)  # time to say why, even past the connection's deadline
         try:
@@ -189,7 +210,7 @@ class FileServer(Server):
         try:
             tmp, fd = self.prepare_upload(header)
         except OSError as exc:
-            return self._refuse(conn, client_id, "io-error", f"cannot save the file: {exc.strerror or exc}")
+            return self._refuse(conn, client_id, "io-error", _cannot_save(exc))
         writer = _HashingWriter(fd)  # owns fd from here on
         refusal = None  # (code, message): told the client once the temporary file is gone
         try:
@@ -200,15 +221,15 @@ class FileServer(Server):
                 raise write_error
             saved = self._link_under_free_name(tmp, header.name)
         except IncompleteRead as exc:
-            refusal = "incomplete", str(exc)
+            refusal = "incomplete", incomplete_body(exc.expected, exc.received)
         except DeadlineExceeded as exc:
             refusal = "timeout", str(exc)
         except TimeoutError:
-            refusal = "timeout", f"no data for {self.idle_timeout:g} s"
+            refusal = "timeout", _("no data for {seconds} s").format(seconds=f"{self.idle_timeout:g}")
         except ConnectionError:
             raise  # the client broke the connection: the base class records it
         except OSError as exc:  # the disk, not the network: disk full, stalled, permissions…
-            refusal = "io-error", f"cannot save the file: {exc.strerror or exc}"
+            refusal = "io-error", _cannot_save(exc)
         finally:
             writer.abandon()  # no-op once finished; a stalled writer ends on its own
             self._unlink(tmp)  # saved under its final name by now, or dropped
@@ -350,14 +371,14 @@ class _BodyPieces:
     def add(self, n: int) -> None:
         self.count += 1
         if self.count <= self.shown:
-            self.server.log(self.client_id, "body", n, f"piece {self.count}")
+            self.server.log(self.client_id, "body", n, _("piece {n}").format(n=self.count))
         else:
             self.rest += n
             self.rest_count += 1
 
     def close(self) -> None:
         if self.rest_count:
-            self.server.log(self.client_id, "body", self.rest, f"{self.rest_count} more pieces")
+            self.server.log(self.client_id, "body", self.rest, ngettext("{n} more piece", "{n} more pieces", self.rest_count).format(n=self.rest_count))
             self.rest = self.rest_count = 0
 
 
@@ -548,8 +569,9 @@ class FileClient(Connection):
         ok = self._expect(protocol.Ok)
         seconds = time.perf_counter() - start
         if ok.sha256 != digest or ok.size != size:
-            raise TransferError("sha-mismatch", f"sent {size} bytes with sha256 {digest}, "
-                                f"the server saved {ok.size} bytes with sha256 {ok.sha256}")
+            raise TransferError("sha-mismatch", _("sent {size} bytes with sha256 {digest}, the server saved {saved} "
+                                                  "bytes with sha256 {its}").format(size=size, digest=digest,
+                                                                                     saved=ok.size, its=ok.sha256))
         return SendResult(ok.saved_name, size, digest, seconds)
 
     def _send_body(self, source, size: int, progress) -> str:
@@ -571,7 +593,8 @@ class FileClient(Connection):
             while sent < size:
                 n = self.sock.sendfile(source, offset=sent, count=min(SEND_CHUNK, size - sent))
                 if n == 0:
-                    raise TransferError("incomplete", f"the file shrank while being sent: {sent} of {size} bytes")
+                    raise TransferError("incomplete", _("the file shrank while being sent: {sent} of {size} bytes").format(
+                        sent=sent, size=size))
                 sent += n
                 if progress:
                     progress(sent, size)
@@ -582,7 +605,7 @@ class FileClient(Connection):
     def _expect(self, kind):
         line = recv_line(self.sock, protocol.MAX_HEADER)
         if not line:
-            raise ConnectionError("the server closed the connection without a reply")
+            raise ConnectionError(_(NO_REPLY))
         reply = protocol.parse_reply(line)
         if isinstance(reply, protocol.ErrorReply):
             raise TransferError(reply.code, reply.message)
@@ -613,7 +636,7 @@ def send_file(path, address=("127.0.0.1", DEFAULT_FILE_PORT), *, name: str | Non
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+        raise FileNotFoundError(_("no such file: {path}").format(path=path))
     if name is None:
         name = path.name
     protocol.check_name(name)  # before connecting

@@ -33,7 +33,7 @@ import re
 import struct
 from pathlib import Path
 
-__all__ = ["use_language", "language", "language_from_environment", "available_languages",
+__all__ = ["use_language", "language", "translated", "retold", "language_from_environment", "available_languages",
            "_", "ngettext", "N_", "compile_po", "compile_catalogs"]
 
 DOMAIN = "socketlab"
@@ -52,6 +52,24 @@ def _(message: str) -> str:
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The form of a message for the number ``n`` (Ukrainian has three: 1 клієнт, 2 клієнти, 5 клієнтів)."""
     return _translation.ngettext(singular, plural, n)
+
+
+def retold(message: str) -> str:
+    """A message made in English by a layer that speaks no other language (a ``protocol.Reason``,
+    which keeps its template and values), in the current language; any other text as it is."""
+    template = getattr(message, "template", None)
+    if template is None:
+        return message
+    return _(template).format(**message.values)
+
+
+def translated(message: str, lang: str) -> str:
+    """``message`` in ``lang``, whatever the process speaks (a released notebook speaks its edition's)."""
+    for candidate in _candidates(lang):
+        found = _load(candidate)
+        if found is not None:
+            return found.gettext(message)
+    return message
 
 
 def N_(message: str) -> str:

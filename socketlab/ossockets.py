@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import psutil
 
+from .i18n import _
+
 __all__ = ["SocketRow", "tcp_sockets", "SocketList", "TERMINAL_COMMANDS"]
 
 # The same view from a terminal, on each system.
@@ -85,16 +87,29 @@ class SocketList:
         self.rows, self.more = found[:limit], len(found[limit:])
 
     def __str__(self) -> str:
-        lines = [f"{'state':12} {'local':22} {'remote':22} program"]
+        state, local, remote, program = _columns()
+        lines = [f"{state:12} {local:22} {remote:22} {program}"]
         lines += [f"{r.state:12} {r.local:22} {r.remote or '-':22} {r.program or '-'}" for r in self.rows]
-        return "\n".join(lines + ([f"… and {self.more} more"] if self.more else []))
+        return "\n".join(lines + ([_more(self.more)] if self.more else []))
 
     def _repr_html_(self) -> str:
         cells = "".join(f"<tr><td><b>{html.escape(r.state)}</b></td><td>{html.escape(r.local)}</td>"
                         f"<td>{html.escape(r.remote or '—')}</td><td>{html.escape(r.program or '—')}</td></tr>"
                         for r in self.rows)
         if self.more:
-            cells += f"<tr><td colspan=4>… and {self.more} more</td></tr>"
-        empty = "" if self.rows else f"<tr><td colspan=4>no TCP socket on port {', '.join(map(str, self.ports))}</td></tr>"
-        return ("<table><tr><th>state</th><th>local address</th><th>remote address</th><th>program</th></tr>"
-                f"{cells}{empty}</table>")
+            cells += f"<tr><td colspan=4>{html.escape(_more(self.more))}</td></tr>"
+        none = _("no TCP socket on port {ports}").format(ports=", ".join(map(str, self.ports)))
+        empty = "" if self.rows else f"<tr><td colspan=4>{html.escape(none)}</td></tr>"
+        heads = "".join(f"<th>{html.escape(h)}</th>" for h in _columns(long=True))
+        return f"<table><tr>{heads}</tr>{cells}{empty}</table>"
+
+
+def _columns(long: bool = False) -> tuple[str, str, str, str]:
+    """The table's column names (the operating system's state names, LISTEN…, stay as ss and netstat print them)."""
+    if long:
+        return _("state"), _("local address"), _("remote address"), _("program")
+    return _("state"), _("local"), _("remote"), _("program")
+
+
+def _more(n: int) -> str:
+    return _("… and {n} more").format(n=n)

@@ -26,7 +26,7 @@ from typing import Iterable, Sequence
 
 from .i18n import _, ngettext
 from .protocol import ERROR_CODES
-from .server import Event
+from .server import Event, kind_label
 
 __all__ = ["timeline", "timelines", "sequence_diagram", "comparison", "Picture", "bytes_in"]
 
@@ -382,11 +382,11 @@ def _steps(events: Sequence[Event]) -> list[tuple[Event, str, str, bool]]:
                 steps.append((e, FROM, f"ERROR {e.detail[:40]}", True))
                 file.pop(e.client_id, None)
             else:
-                steps.append((e, NOTE, f"{e.kind}: {e.detail[:36]}", True))
+                steps.append((e, NOTE, f"{kind_label(e.kind)}: {e.detail[:36]}", True))
         elif e.kind == "close":
             steps.append((e, FROM, _("close"), True))
         else:
-            steps.append((e, NOTE, f"{e.kind} {e.detail[:36]}".strip(), True))
+            steps.append((e, NOTE, f"{kind_label(e.kind)} {e.detail[:36]}".strip(), True))
     return steps
 
 

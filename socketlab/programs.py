@@ -231,7 +231,7 @@ _ERR = "color:var(--jp-error-color1,#c62828)"
 
 # Browsers may also break a line after a hyphen or a slash ("SHA-|256", "demo-|uploads/|server3"); a
 # terminal breaks only at spaces, so a word holding one is kept whole (a too-long one scrolls its box).
-_BREAKS_INSIDE = re.compile(r"\S*[-/\u2010-\u2014?!%+=|\\]\S*")
+_BREAKS_INSIDE = re.compile(r"\S*[-/\\\u2010-\u2014]\S*")
 
 
 def _shown(text: str) -> str:

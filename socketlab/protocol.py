@@ -43,6 +43,22 @@ _WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
                     *(f"{p}{i}" for p in ("COM", "LPT") for i in (*"0123456789", "¹", "²", "³"))}
 
 
+def N_(message: str) -> str:
+    """Marks a message for the catalog; this layer imports nothing of the package, so the layers above
+    translate it (:func:`socketlab.i18n.retold`)."""
+    return message
+
+
+class Reason(str):
+    """A reason in English that keeps its template and values, so a layer speaking the student's
+    language can say it again: ``_(reason.template).format(**reason.values)``."""
+
+    def __new__(cls, template: str, **values):
+        reason = super().__new__(cls, template.format(**values))
+        reason.template, reason.values = template, values
+        return reason
+
+
 class ProtocolError(Exception):
     """A message that breaks protocol version 1; ``code`` is one of :data:`ERROR_CODES`."""
 
@@ -98,27 +114,28 @@ def name_problem(name: str) -> str | None:
     (``CON``, ``NUL.txt``, ``COM1``…), at most 255 bytes in UTF-8.
     """
     if not name:
-        return "the name is empty"
+        return Reason(N_("the name is empty"))
     if not name.strip():
-        return "the name is only spaces"
+        return Reason(N_("the name is only spaces"))
     if name in (".", ".."):
-        return f"{name!r} is not a file name"
+        return Reason(N_("{name} is not a file name"), name=repr(name))
     for ch in name:
         if ch in "/\\":
-            return f"the name contains {ch!r}: only a plain file name is allowed, no folders"
+            return Reason(N_("the name contains {char}: only a plain file name is allowed, no folders"), char=repr(ch))
         category = unicodedata.category(ch)
         if category in ("Cc", "Cs", "Zl", "Zp"):  # controls, line breaks
-            return f"the name contains the control character {ch!r}"
+            return Reason(N_("the name contains the control character {char}"), char=repr(ch))
         if category == "Cf":  # invisible: U+202E makes "cod.exe" look like "exe.doc"
-            return f"the name contains the invisible character U+{ord(ch):04X} ({unicodedata.name(ch, '?')})"
+            return Reason(N_("the name contains the invisible character {char}"),
+                          char=f"U+{ord(ch):04X} ({unicodedata.name(ch, '?')})")
     if name != name.strip(" "):
-        return "the name starts or ends with a space"
+        return Reason(N_("the name starts or ends with a space"))
     if name.endswith("."):
-        return "the name ends with a dot (Windows would drop it)"
+        return Reason(N_("the name ends with a dot (Windows would drop it)"))
     if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
-        return f"the name is longer than {MAX_NAME_BYTES} bytes in UTF-8"
+        return Reason(N_("the name is longer than {n} bytes in UTF-8"), n=MAX_NAME_BYTES)
     if name.split(".")[0].rstrip(" ").upper() in _WINDOWS_DEVICES:
-        return f"{name!r} is a device name on Windows"
+        return Reason(N_("{name} is a device name on Windows"), name=repr(name))
     return None
 
 

@@ -29,6 +29,7 @@ import time
 import traceback
 from typing import Callable, NamedTuple
 
+from .i18n import N_, _, ngettext
 from .streams import DeadlineExceeded, address_of, extend_deadline, with_deadline
 
 __all__ = ["Event", "Server", "ThreadingMixIn", "DeadlineExceeded", "running_servers", "stop_all",
@@ -46,12 +47,39 @@ class Event(NamedTuple):
 def format_event(event: Event, role: str = "server") -> str:
     """One log line naming the role and the connection: ``echo-server #3 recv 5 bytes``."""
     who = role if event.client_id == 0 else f"{role} #{event.client_id}"
-    parts = [f"{event.t:8.3f}s", who, event.kind]
+    parts = [f"{event.t:8.3f}s", who, kind_label(event.kind)]
     if event.nbytes:
-        parts.append(f"{event.nbytes} bytes")
+        parts.append(ngettext("{n} byte", "{n} bytes", event.nbytes).format(n=event.nbytes))
     if event.detail:
         parts.append(event.detail)
     return " ".join(parts)
+
+
+NO_REPLY = N_("the server closed the connection without a reply")  # _(NO_REPLY) where used
+
+
+# What each kind of event is called in a log: the socket calls keep their names (accept, recv…),
+# the rest are words, in the student's language.
+_KIND_LABELS = {"timeout": N_("timeout"), "error": N_("error"), "stop": N_("stop"), "header": N_("header"),
+                "ready": N_("ready"), "saved": N_("saved"), "body": N_("body"), "progress": N_("progress"),
+                "cleanup": N_("cleanup")}
+
+
+def kind_label(kind: str) -> str:
+    return _(_KIND_LABELS[kind]) if kind in _KIND_LABELS else kind
+
+
+def from_peer(peer) -> str:
+    """An accept event's detail: who connected."""
+    return _("from {address}").format(address=f"{peer[0]}:{peer[1]}")
+
+
+def idle_dropped(seconds: float) -> str:
+    return _("idle for {seconds} s, dropped").format(seconds=f"{seconds:g}")
+
+
+def stopping_dropped() -> str:
+    return _("dropped: server stopping")
 
 
 def preview(data: bytes, width: int = 24) -> str:
@@ -301,7 +329,7 @@ class Server:
         if self._thread is not None and self._thread.ident is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
-                self.log(0, "error", detail=f"serving thread still busy after {timeout} s")
+                self.log(0, "error", detail=_("serving thread still busy after {seconds} s").format(seconds=timeout))
         self._close()
 
     def clock(self) -> float:
@@ -319,9 +347,10 @@ class Server:
         self.stop()
 
     def __repr__(self) -> str:
-        where = f"{self._address[0]}:{self._address[1]}" if self._listener else "not started"
-        state = "running" if self.running else "stopped"
-        return f"<{type(self).__name__} {self.name!r} {where} {state}, {self.served} served>"
+        where = f"{self._address[0]}:{self._address[1]}" if self._listener else _("not started")
+        state = _("running") if self.running else _("stopped")
+        served = ngettext("{n} served", "{n} served", self.served).format(n=self.served)
+        return f"<{type(self).__name__} {self.name!r} {where} {state}, {served}>"
 
     def server_close(self) -> None:
         """Hook: close what a subclass owns.  Called once when serving ends, after the port is freed."""
@@ -352,7 +381,7 @@ class Server:
                 for resource in (self._selector, self._wake_r, self._wake_w):
                     if resource is not None:
                         resource.close()
-                self.log(0, "stop", detail=f"{self.served} clients served")
+                self.log(0, "stop", detail=ngettext("{n} client served", "{n} clients served", self.served).format(n=self.served))
                 self._finished.set()
 
     def _join_workers(self, timeout: float) -> None:
@@ -398,7 +427,7 @@ class Server:
         except BlockingIOError:
             return  # the client gave up between select() and accept()
         except OSError as exc:  # e.g. too many open files: record it and back off a little
-            self.log(0, "error", detail=f"accept failed: {exc}")
+            self.log(0, "error", detail=_("accept failed: {error}").format(error=exc))
             self._stopping.wait(0.05)
             return
         self.served += 1
@@ -419,12 +448,12 @@ class Server:
             if self._stopping.is_set():
                 return  # accepted while stop() ran: it may not have seen this connection
             conn.settimeout(self.idle_timeout)
-            self.log(client_id, "accept", detail=f"from {peer[0]}:{peer[1]}")
+            self.log(client_id, "accept", detail=from_peer(peer))
             self.handle(conn, client_id)
         except DeadlineExceeded:
-            self.log(client_id, "timeout", detail=f"open for over the {self.deadline:g} s deadline, dropped")
+            self.log(client_id, "timeout", detail=_("open for over the {seconds} s deadline, dropped").format(seconds=f"{self.deadline:g}"))
         except TimeoutError:
-            self.log(client_id, "timeout", detail=f"idle for {self.idle_timeout:g} s, dropped")
+            self.log(client_id, "timeout", detail=idle_dropped(self.idle_timeout))
         except Exception as exc:
             self.handle_error(client_id, exc)
         finally:
@@ -441,7 +470,7 @@ class Server:
         kept in ``server.tracebacks[client_id]`` for a cell to print.
         """
         if self._stopping.is_set() and isinstance(exc, OSError):
-            self.log(client_id, "error", detail="dropped: server stopping")
+            self.log(client_id, "error", detail=stopping_dropped())
             return
         detail = f"{type(exc).__name__}: {exc}"
         frames = traceback.extract_tb(exc.__traceback__)

@@ -18,8 +18,9 @@ import ipywidgets as w
 
 from .echo import DEFAULT_ECHO_PORT, echo
 from .files import DEFAULT_FILE_PORT, send_file
-from .i18n import _
+from .i18n import _, retold
 from .plots import bytes_in
+from .protocol import ProtocolError
 from .server import Event, Server, address_of, format_event, preview
 
 __all__ = ["EchoPanel", "ServerMonitor", "FileSendPanel", "SocketTable"]
@@ -37,7 +38,8 @@ UPLOAD_LIMIT = 10 * 1024 * 1024
 
 def _problem(exc: BaseException) -> str:
     """An error as one line a student can act on."""
-    error = f"{type(exc).__name__}: {exc}"
+    said = f"{exc.code}: {retold(exc.message)}" if isinstance(exc, ProtocolError) else exc
+    error = f"{type(exc).__name__}: {said}"
     if isinstance(exc, ConnectionRefusedError):
         return f"{ERROR_MARK} " + _("{error} (is the server running?)").format(error=error)
     return f"{ERROR_MARK} {error}"
@@ -45,6 +47,11 @@ def _problem(exc: BaseException) -> str:
 
 def _line(text: str, color: str = "inherit") -> str:
     return f'<div style="font-family: var(--jp-code-font-family, monospace); color: {color}">{html.escape(text)}</div>'
+
+
+def _title(name: str, host: str, port: int) -> str:
+    # (the name is translated by the caller: a _() inside an f-string is invisible to the extractor)
+    return f"<b>{html.escape(name)}</b> → {host}:{port}"
 
 
 def _size(n: int) -> str:
@@ -89,7 +96,7 @@ class EchoPanel(_Panel):
         self.button.on_click(lambda _: self.send())
         self.message.on_msg(self._on_message)
         host, port = self.address
-        title = w.HTML(f"<b>{html.escape(_('Echo client'))}</b> → {host}:{port}")
+        title = w.HTML(_title(_("Echo client"), host, port))
         self.widget = w.VBox([title, w.HBox([self.message, self.button]), self.output])
 
     def _on_message(self, _widget, content, _buffers) -> None:
@@ -253,7 +260,7 @@ class FileSendPanel(_Panel):
         self.path.on_msg(self._on_path_message)
         self._show_choice()
         host, port = self.address
-        self.widget = w.VBox([w.HTML(f"<b>{html.escape(_('File client'))}</b> → {host}:{port}"),
+        self.widget = w.VBox([w.HTML(_title(_("File client"), host, port)),
                               w.HBox([self.picker, self.chosen]),
                               w.HBox([self.path, self.button, self.clear_button]), self.progress, self.result])
 

@@ -395,6 +395,6 @@ def test_file_server_threads_and_deadline_options(tmp_path):
         assert run_cli("send-file", "--port", str(port), str(path)).returncode == 0
     finally:
         code, log = stop(proc)
-    assert code == 0 and "threading-file-server #1 saved 1 bytes t.txt" in log
+    assert code == 0 and "threading-file-server #1 saved 1 byte t.txt" in log
     done = run_cli("echo-server", "--kind", "selectors", "--deadline", "5", "--port", "0")
     assert done.returncode == 1 and "deadline belongs to servers that serve one client at a time" in done.stderr

@@ -558,7 +558,7 @@ def test_leftover_temporary_files_are_removed_at_start(sandbox):
     with FileServer(folder) as srv:
         cleanup = [e for e in srv.events if e.kind == "cleanup"]
     assert sorted(saved_files(folder)) == [f".incoming-{os.getpid()}-feedbeef.part", "keep.part"]
-    assert len(cleanup) == 1 and "removed 2 temporary file(s)" in cleanup[0].detail
+    assert len(cleanup) == 1 and "removed 2 temporary files left" in cleanup[0].detail
 
 
 def test_an_empty_upload_is_quick(server, tmp_path):

@@ -22,6 +22,7 @@ import contextlib
 import errno
 import functools
 import inspect
+import re
 import select
 import shutil
 import socket
@@ -149,11 +150,15 @@ def not_here(exc: BaseException | None) -> bool:
     return exc is not None and "NotHereWhileGraded" in {getattr(exc, "type_name", None), type(exc).__name__}
 
 
+_FRAME_LINE = re.compile(r"\(\), line (\d+): ")
+
+
 def raised(who: str, exc: BaseException, hint: str = "") -> CheckFailed:
     """The failure for a student function that raised: the error, the student's frames, a hint."""
     kind = getattr(exc, "type_name", None) or type(exc).__name__  # a class of the student's, raised in the kernel
     what = f"{kind}: {exc}" if str(exc) else kind
-    frames = _student_frames(exc)
+    # The kernel's side knows no language (harness.py imports none): its "f(), line 3: …" lines, told here.
+    frames = _FRAME_LINE.sub(lambda m: "(), " + _("line {n}").format(n=m.group(1)) + ": ", _student_frames(exc))
     line = (_("{who} raised {error}: {hint}") if hint else _("{who} raised {error}")).format(
         who=who, error=what, hint=hint)
     failure = CheckFailed(f"✘ {line}" + (f"\n{frames}" if frames else ""))

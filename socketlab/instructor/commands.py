@@ -108,7 +108,7 @@ def add_commands(commands) -> None:
 
 
 def cmd_release(args) -> int:
-    from .release import release
+    from .release import editions, release
 
     try:
         written = release(args.source, args.out, workflow=not args.no_workflow, package=args.package)
@@ -116,6 +116,8 @@ def cmd_release(args) -> int:
         return _fail(args, str(exc))
     for path in written:
         print(f"released {path}")
+    for folder in editions(args.source):  # one edition a classroom: each released on its own
+        print(f"another edition, {folder.name}: socketlab release {Path(args.source, folder.name)} OUT_DIR")
     return 0
 
 

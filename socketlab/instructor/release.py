@@ -8,7 +8,8 @@ the students never see, between ``### BEGIN HIDDEN TESTS`` and
 ``### END HIDDEN TESTS``.  Cells tagged ``demo`` (pictures, panels, slow
 experiments) are for students only: grading skips them, so no check may
 depend on one.  A student copy has every answer replaced by a stub, no hidden
-test and no output. The release also holds the GitHub Classroom workflow
+test and no output; its stubs speak the notebook's edition (``uk/`` holds the
+Ukrainian one, released on its own with ``socketlab release notebooks/uk OUT``). The release also holds the GitHub Classroom workflow
 (``.github/workflows/classroom.yml``, :func:`classroom_workflow`: it runs ``socketlab check``,
 :mod:`socketlab.instructor.selfcheck`),
 which names the checks and their points and nothing of the hidden tests.
@@ -23,19 +24,42 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["STUB", "strip_solutions", "strip_hidden_tests", "hidden_tests", "check_cells", "tags",
+from ..i18n import N_, translated
+
+__all__ = ["STUB", "stub", "edition", "editions", "strip_solutions", "strip_hidden_tests", "hidden_tests", "check_cells", "tags",
            "release_notebook", "release", "classroom_workflow", "WORKFLOW_PATH", "RESULTS_FILE"]
 
-STUB = 'raise NotImplementedError("your code here")'
+YOUR_CODE_HERE = N_("your code here")
+STUB = f'raise NotImplementedError("{YOUR_CODE_HERE}")'  # the English edition's
+_EDITION = re.compile(r"""use_language\(\s*["']([A-Za-z_-]+)["']""")
 WORKFLOW_PATH = ".github/workflows/classroom.yml"
 RESULTS_FILE = ".socketlab-results.json"
 _SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)", re.M | re.S)
 _HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[^\n]*\n(.*?)^[ \t]*### END HIDDEN TESTS[^\n]*(\n|$)", re.M | re.S)
 
 
-def strip_solutions(source: str) -> str:
+def stub(lang: str = "en") -> str:
+    """The line that stands for a solution, in the edition's language."""
+    return f"raise NotImplementedError({json.dumps(translated(YOUR_CODE_HERE, lang), ensure_ascii=False)})"
+
+
+def strip_solutions(source: str, lang: str = "en") -> str:
     """Replace every solution region with a stub, indented like the region."""
-    return _SOLUTION.sub(lambda m: f"{m.group(1)}{STUB}{m.group(2)}", source)
+    line = stub(lang)
+    return _SOLUTION.sub(lambda m: f"{m.group(1)}{line}{m.group(2)}", source)
+
+
+def edition(nb) -> str:
+    """The language a notebook speaks: the one its first cells pass to ``use_language``, else English."""
+    for cell in nb.cells[:5]:
+        if cell.cell_type == "code" and (found := _EDITION.search(cell.source)):
+            return found.group(1)
+    return "en"
+
+
+def editions(source_dir) -> list[Path]:
+    """The folders under ``source_dir`` that hold an edition of its notebooks (``uk/``…)."""
+    return sorted(p for p in Path(source_dir).iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
 
 def strip_hidden_tests(source: str) -> str:
@@ -59,11 +83,12 @@ def check_cells(nb) -> list:
 def release_notebook(nb):
     """A student copy: solutions replaced by stubs, hidden tests removed, outputs cleared."""
     nb = nbformat.from_dict(nb)  # a deep copy
+    lang = edition(nb)
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         if "solution" in tags(cell):
-            cell.source = strip_solutions(cell.source)
+            cell.source = strip_solutions(cell.source, lang)
         if "check" in tags(cell):
             cell.source = strip_hidden_tests(cell.source)
         cell.outputs = []

@@ -44,6 +44,20 @@ def check(path, source=None, options: Options = Options()) -> list[CheckResult]:
     return grade_notebook("you", path.name, base, path, data if data.is_dir() else None, options)
 
 
+# The checks' names, as the notebooks' metadata holds them (the gradebook's columns, one in both
+# editions), marked here so a student's summary shows them in the edition's language.
+CHECK_NAMES = [N_("echo server: short, empty and large messages"), N_("echo server: a message arriving in pieces"),
+               N_("echo client: gets back exactly what it sent"), N_("programs: server.py and client.py"),
+               N_("sequential server: three clients in a row"),
+               N_("sequential server: survives a crashed and a silent client"),
+               N_("program: server2.py serves clients for ever"), N_("recv_exactly: pieces, and not a byte past n"),
+               N_("recv_exactly: the stream ends early"), N_("file server: byte for byte, never overwriting"),
+               N_("file server: hostile names and truncated uploads"),
+               N_("file client: any text file, byte for byte"), N_("file client: reports a refusal"),
+               N_("programs: server3.py and client3.py"),
+               N_("thread per client: a slow or crashing client holds up nobody"),
+               N_("asyncio handler: side by side, drained, closed")]
+
 # What a result that is not the judge's own word says, in the student's language.
 _STATUS = {"timeout": N_("the time limit ran out"), "skipped": N_("not run: an earlier cell hung or the kernel died"),
            "not run": N_("not run: the notebook stopped before this check"), "missing": N_("the notebook is missing"),
@@ -56,7 +70,7 @@ def format_results(results: list[CheckResult]) -> str:
     for r in results:
         mark = "✔" if r.status == "passed" else "✘"
         why = r.message if r.status in ("passed", "failed", "error") else _(_STATUS.get(r.status, r.status))
-        lines.append(f"{mark} {r.points}/{r.max_points}  {r.check}" + (f"\n      {why}" if why else ""))
+        lines.append(f"{mark} {r.points}/{r.max_points}  {_(r.check)}" + (f"\n      {why}" if why else ""))
     points, most = sum(r.points for r in results), sum(r.max_points for r in results)
     lines.append(ngettext("{points}/{most} point", "{points}/{most} points", most).format(points=points, most=most))
     return "\n".join(lines)
