@@ -46,3 +46,26 @@ def test_release_notebook_strips_only_solution_cells_and_clears_outputs():
     assert "widgets" not in released.metadata
     assert "y = x * 2" in nb.cells[0].source  # the original is left alone
     assert [c.metadata["points"] for c in check_cells(released)] == [2]
+
+
+def test_a_ukrainian_notebook_is_released_with_ukrainian_stubs():
+    from pathlib import Path
+
+    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
+    english = release_notebook(nbformat.read(notebooks / "01_echo.ipynb", as_version=4))
+    ukrainian = release_notebook(nbformat.read(notebooks / "uk" / "01_echo.ipynb", as_version=4))
+    stubs = [c.source for c in ukrainian.cells if "NotImplementedError" in c.source]
+    assert stubs and all('raise NotImplementedError("ваш код тут")' in s and "your code here" not in s for s in stubs)
+    assert all(STUB in c.source for c in english.cells if "NotImplementedError" in c.source)
+
+
+def test_the_release_command_names_the_other_edition(tmp_path, capsys):
+    from pathlib import Path
+
+    from socketlab.cli import main
+
+    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
+    assert main(["release", str(notebooks), str(tmp_path / "out"), "--no-workflow"]) == 0
+    said = capsys.readouterr().out
+    assert f"socketlab release {notebooks / 'uk'} OUT_DIR" in said
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.ipynb")) == sorted(p.name for p in notebooks.glob("*.ipynb"))
