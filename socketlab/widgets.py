@@ -49,6 +49,15 @@ def _line(text: str, color: str = "inherit") -> str:
     return f'<div style="font-family: var(--jp-code-font-family, monospace); color: {color}">{html.escape(text)}</div>'
 
 
+# Widths from the content: ipywidgets gives a button 148 px and a description 80 px, which cut the
+# Ukrainian labels ("Зупинити сер…", "Повідомл…").
+_LABEL_FITS = {"description_width": "initial"}
+
+
+def _fits() -> w.Layout:
+    return w.Layout(width="auto", min_width="max-content")
+
+
 def _title(name: str, host: str, port: int) -> str:
     # (the name is translated by the caller: a _() inside an f-string is invisible to the extractor)
     return f"<b>{html.escape(name)}</b> → {host}:{port}"
@@ -90,8 +99,8 @@ class EchoPanel(_Panel):
         self.timeout = timeout
         self.lines: collections.deque[str] = collections.deque(maxlen=history)
         self.message = w.Text(placeholder=_("type a message, e.g. Привіт!"), description=_("Message:"),
-                              layout=w.Layout(width="60%"))
-        self.button = w.Button(description=_("Send"), button_style="primary", icon="paper-plane")
+                              layout=w.Layout(width="60%"), style=_LABEL_FITS)
+        self.button = w.Button(description=_("Send"), button_style="primary", icon="paper-plane", layout=_fits())
         self.output = w.HTML()
         self.button.on_click(lambda _: self.send())
         self.message.on_msg(self._on_message)
@@ -148,8 +157,8 @@ class ServerMonitor(_Panel):
         self._timer: threading.Timer | None = None
         self.summary = w.HTML()
         self.log = w.HTML(layout=w.Layout(width="100%"))
-        self.stop_button = w.Button(description=_("Stop server"), button_style="danger", icon="stop")
-        self.clear_button = w.Button(description=_("Clear log"), icon="eraser")
+        self.stop_button = w.Button(description=_("Stop server"), button_style="danger", icon="stop", layout=_fits())
+        self.clear_button = w.Button(description=_("Clear log"), icon="eraser", layout=_fits())
         self.stop_button.on_click(lambda _: self.stop())
         self.clear_button.on_click(lambda _: self.clear())
         for event in server.events[-lines:]:
@@ -242,14 +251,14 @@ class FileSendPanel(_Panel):
     def __init__(self, address=("127.0.0.1", DEFAULT_FILE_PORT), *, timeout: float = 30.0):
         self.address = address_of(address)
         self.timeout = timeout
-        self.picker = _Picker(description=_("Choose file"), multiple=False,
+        self.picker = _Picker(description=_("Choose file"), multiple=False, layout=_fits(),
                               tooltip=_("a file up to {limit}; for a larger one, type its path").format(limit=_limit()))
         self.picker.on_resync = self._check_arrival
         self.chosen = w.HTML()
         self.path = w.Text(placeholder=_("…or a path next to the notebook, e.g. data/lab_report_uk.txt"),
-                           description=_("Path:"), layout=w.Layout(width="60%"))
-        self.button = w.Button(description=_("Send"), button_style="primary", icon="upload")
-        self.clear_button = w.Button(description=_("Clear"), icon="eraser")
+                           description=_("Path:"), layout=w.Layout(width="60%"), style=_LABEL_FITS)
+        self.button = w.Button(description=_("Send"), button_style="primary", icon="upload", layout=_fits())
+        self.clear_button = w.Button(description=_("Clear"), icon="eraser", layout=_fits())
         self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="0%",
                                         layout=w.Layout(width="60%"))
         self.result = w.HTML()
@@ -361,7 +370,7 @@ class SocketTable(_Panel):
         self.ports = sorted({p for p in ports})
         self.interval = interval
         self.table = w.HTML()
-        self.button = w.Button(description=_("Refresh"), icon="refresh")
+        self.button = w.Button(description=_("Refresh"), icon="refresh", layout=_fits())
         self.button.on_click(lambda _: self.refresh())
         self.widget = w.VBox([self.table, self.button])
         self._stop = threading.Event()
