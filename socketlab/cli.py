@@ -18,7 +18,7 @@ import sys
 from .concurrency import FILE_SERVER_KINDS, SERVER_KINDS
 from .echo import DEFAULT_ECHO_PORT, ReplyTooLong, echo
 from .files import DEFAULT_FILE_PORT, FileClient, TransferError
-from .i18n import _, language_from_environment, use_language
+from .i18n import _, language_from_environment, retold, use_language
 from .protocol import LocalProtocolError, ProtocolError, name_problem
 from .server import Server, format_event
 from .streams import LineTooLong
@@ -134,7 +134,7 @@ def cmd_send_file(args) -> int:
         problem = name_problem(args.name if args.name is not None else os.path.basename(path))
         if problem:
             return fail(args, _("{path}: cannot be sent under that name: {problem}").format(path=path,
-                                                                                          problem=problem))
+                                                                                          problem=retold(problem)))
     try:
         with FileClient((args.host, args.port), timeout=args.timeout) as client:
             for path in args.paths:  # one connection, one header per file
@@ -201,7 +201,7 @@ def cmd_report(args) -> int:
     if missing:
         return fail(args, _("no such notebook: {path}").format(path=missing[0]))
     try:
-        html = write_report(build_report(args.notebooks, student=args.student, group=args.group,
+        html = write_report(build_report(args.notebooks, student=args.student, group=args.group, lab=args.lab,
                                          execute=args.execute), args.out)
         print(_("report: {path}").format(path=html))
         if args.pdf:
@@ -304,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="your notebooks, run and saved")
     p.add_argument("--student", required=True, help="your name, as on the report")
     p.add_argument("--group", required=True, help="your group, e.g. КУІБ-22-1")
+    p.add_argument("--lab", type=int, default=4, metavar="N",  # report.LAB (not imported here: it loads nbformat)
+                   help="the lab's number, as on the title (default: %(default)s)")
     p.add_argument("--out", default="report.html", help="the HTML file to write (default: %(default)s)")
     p.add_argument("--pdf", action="store_true", help="also print it to a PDF next to it (needs Chromium)")
     p.add_argument("--execute", action="store_true", help="run the notebooks first instead of using saved outputs")

@@ -346,10 +346,30 @@ def test_concurrency_pictures_fit_the_notebook(browser, lab):
     page.close()
 
 
-def test_the_ukrainian_edition_runs_and_its_panel_speaks_ukrainian(browser, lab):
-    page = open_and_run_all(browser, lab, "uk/01_echo.ipynb")
+def labels_cut(page) -> list[str]:
+    """The panels' labels and buttons whose text does not fit in them (cut with …), and the outputs
+    that need a horizontal scrollbar at this width."""
+    return page.evaluate("""() => {
+        const cut = [...document.querySelectorAll('.jp-OutputArea-output .widget-label, '
+                                                   + '.jp-OutputArea-output button, .jp-OutputArea-output label')]
+            .filter(el => el.offsetWidth > 0 && el.scrollWidth > el.clientWidth + 1)
+            .map(el => `label ${el.textContent.trim()}: ${el.scrollWidth} px in ${el.clientWidth} px`);
+        const wide = [...document.querySelectorAll('.jp-OutputArea-output')]
+            .filter(el => el.scrollWidth > el.clientWidth + 1)
+            .map(el => `output ${el.textContent.trim().slice(0, 40)}: ${el.scrollWidth} px in ${el.clientWidth} px`);
+        return cut.concat(wide);
+    }""")
+
+
+@pytest.mark.parametrize("notebook", ["uk/01_echo.ipynb", "uk/02_many_clients.ipynb", "uk/03_file_transfer.ipynb"])
+def test_the_ukrainian_edition_runs_and_its_labels_fit(browser, lab, notebook):
+    page = open_and_run_all(browser, lab, notebook)
     assert shown_errors(page) == []
-    page.get_by_role("button", name="Надіслати").first.wait_for(timeout=10_000)
+    page.locator(".jp-OutputArea-output button").first.wait_for(timeout=10_000)
+    if notebook.endswith("01_echo.ipynb"):
+        page.get_by_role("button", name="Надіслати").first.wait_for(timeout=10_000)
+    transcripts_read_as_terminals(page)
+    assert labels_cut(page) == []
     page.close()
 
 
@@ -358,7 +378,9 @@ LAB_NOTEBOOKS = ("01_echo.ipynb", "02_many_clients.ipynb", "03_file_transfer.ipy
 
 @pytest.mark.parametrize("edition", ["", "uk"], ids=["en", "uk"])
 def test_the_lab_report_opens_with_every_task_program_and_transcript(browser, tmp_path, edition):
-    """The report a student hands in, built from notebooks 01-03 run here, as Chromium shows it."""
+    """The report a student hands in, built from notebooks 01-03 run here, as Chromium shows it: the lab's
+    tasks 1, 1a, 2, 3, 3a in order, each with its program, its transcript and a place for the student's
+    own words, all in the edition's language."""
     import shutil
 
     from socketlab.report import build_report, write_report
@@ -373,16 +395,24 @@ def test_the_lab_report_opens_with_every_task_program_and_transcript(browser, tm
     page = browser.new_page()
     page.goto(report.as_uri())
     text = page.inner_text("body")
-    for expected in ("Звіт з лабораторної роботи", "Шевченко Тарас", "КУІБ-22-1", "Завдання 1.", "Завдання 2.",
-                     "Завдання 3.", "server.py", "client.py", "server2.py", "server3.py", "client3.py"):
+    uk = edition == "uk"
+    title, task, program, results = (("Звіт з лабораторної роботи №4", "Завдання", "Програма", "Результати виконання")
+                                     if uk else ("Lab report No. 4", "Task", "Program", "Results of the run"))
+    assert page.locator("html").get_attribute("lang") == ("uk" if uk else "en")
+    assert page.locator("h1").inner_text().startswith(title)
+    assert [h.replace("¶", "").strip() for h in page.locator("h2").all_inner_texts()] == \
+        [f"{task} {number}" for number in ("1", "1a", "2", "3", "3a")]
+    for expected in ("Шевченко Тарас", "КУІБ-22-1", "server.py", "client.py", "server2.py", "server3.py", "client3.py",
+                     "data/lab_report_uk.txt", f"{program} server.py"):
         assert expected in text, expected
-    assert text.count("Результати виконання") >= 3, "a transcript for each task"
-    transcripts = (("термінал 1: сервер", "сервер: з'єднання з", "клієнт: отримано назад") if edition == "uk" else
+    assert text.count(results) >= 5, "a transcript for each task"
+    assert page.locator(".celltag_summary-empty").count() == 5, "a place for the student's words in each task"
+    transcripts = (("термінал 1: сервер", "сервер: з'єднання з", "клієнт: отримано назад") if uk else
                    ("terminal 1: the server", "server: connection from", "client: got back"))
     for expected in transcripts:
         assert expected in text, expected
-    assert transcripts_read_as_terminals(page) >= 3
-    if edition == "uk":
+    assert transcripts_read_as_terminals(page) >= 5
+    if uk:
         page.close()
         return
     assert page.locator("img").count() >= 2
