@@ -3,7 +3,8 @@
 Everything else about the package is in pyproject.toml.  notebooks/ stays the only
 source: the copy is made into the build folder at each build, never into the tree.
 Which files belong to the course is decided by socketlab/course.py, loaded here by
-path (it uses the standard library only), so the copy and `socketlab course` agree.
+path (it uses the standard library only), so the copy and `socketlab course` agree; the
+copies are made by socketlab/instructor/release.py, loaded the same way with its i18n.
 
 The message catalogs are compiled here too: each socketlab/locale/<lang>/LC_MESSAGES/
 socketlab.po becomes its .mo in the build folder (the wheel carries the .mo files, not
@@ -13,6 +14,7 @@ the .po), and in the tree for an editable install, by socketlab/i18n.py loaded t
 import importlib.util
 import shutil
 import sys
+import types
 from pathlib import Path
 
 from setuptools import setup
@@ -33,11 +35,24 @@ def course_module():
     return load("_socketlab_course", HERE / "socketlab" / "course.py")
 
 
+def release_module():
+    """socketlab/instructor/release.py, whose one import of the package is its i18n (the stubs speak the
+    notebook's edition): loaded under stand-in packages, so that import finds i18n and no __init__ runs."""
+    if "_socketlab.instructor.release" in sys.modules:
+        return sys.modules["_socketlab.instructor.release"]
+    for name, folder in (("_socketlab", HERE / "socketlab"), ("_socketlab.instructor", HERE / "socketlab" / "instructor")):
+        package = types.ModuleType(name)
+        package.__path__ = [str(folder)]
+        sys.modules[name] = package
+    load("_socketlab.i18n", HERE / "socketlab" / "i18n.py")
+    return load("_socketlab.instructor.release", HERE / "socketlab" / "instructor" / "release.py")
+
+
 def student_copy(source: Path, target: Path) -> None:
     """The notebook as students get it: answers stubbed, hidden tests removed (never the solutions)."""
     import nbformat
 
-    release = load("_socketlab_release", HERE / "socketlab" / "instructor" / "release.py")
+    release = release_module()
     nbformat.write(release.release_notebook(nbformat.read(source, as_version=4)), target)
 
 

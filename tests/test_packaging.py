@@ -71,6 +71,8 @@ def test_the_wheel_carries_every_subpackage_and_the_course(wheel):
     assert {f"socketlab/_course/{f}" for f in course} == {n for n in names if n.startswith("socketlab/_course/")}
     assert not [n for n in names if "uploads/" in n or "checkpoint" in n]
     assert "socketlab/locale/uk/LC_MESSAGES/socketlab.mo" in names and not [n for n in names if n.endswith(".po")]
+    uk = zipfile.ZipFile(wheel).read("socketlab/_course/uk/01_echo.ipynb").decode("utf-8")
+    assert "ваш код тут" in uk and "your code here" not in uk  # the Ukrainian copies' stubs speak Ukrainian
 
 
 @pytest.mark.slow  # a wheel built, a venv made and the whole course run in it: about half a minute

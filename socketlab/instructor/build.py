@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 
 import nbformat
 
-from .release import hidden_tests as hidden_tests_of, strip_hidden_tests, strip_solutions, tags
+from .release import edition_language, hidden_tests as hidden_tests_of, strip_hidden_tests, strip_solutions, tags
 
 __all__ = ["GradedCheck", "GradedNotebook", "build_graded_notebook", "sanitize_student_code", "defined_functions",
            "edition_language", "JUDGED"]
@@ -103,22 +103,6 @@ def _awaits(source: str) -> bool:
         return any(isinstance(n, ast.Await) for n in outside_functions(ast.parse(source)))
     except SyntaxError:
         return False
-
-
-def edition_language(nb) -> str:
-    """The language a notebook's lesson cells choose (``socketlab.use_language("uk")``), else English."""
-    for cell in nb.cells:
-        if cell.cell_type != "code" or "solution" in tags(cell):
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "use_language"
-                    and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
-                return node.args[0].value
-    return "en"
 
 
 def _judged_cell(source: str, preamble: list[str], answers: set[str], *, hidden: bool = False):

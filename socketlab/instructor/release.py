@@ -17,6 +17,7 @@ which names the checks and their points and nothing of the hidden tests.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shutil
@@ -26,12 +27,11 @@ import nbformat
 
 from ..i18n import N_, translated
 
-__all__ = ["STUB", "stub", "edition", "editions", "strip_solutions", "strip_hidden_tests", "hidden_tests", "check_cells", "tags",
+__all__ = ["STUB", "stub", "edition_language", "editions", "strip_solutions", "strip_hidden_tests", "hidden_tests", "check_cells", "tags",
            "release_notebook", "release", "classroom_workflow", "WORKFLOW_PATH", "RESULTS_FILE"]
 
 YOUR_CODE_HERE = N_("your code here")
 STUB = f'raise NotImplementedError("{YOUR_CODE_HERE}")'  # the English edition's
-_EDITION = re.compile(r"""use_language\(\s*["']([A-Za-z_-]+)["']""")
 WORKFLOW_PATH = ".github/workflows/classroom.yml"
 RESULTS_FILE = ".socketlab-results.json"
 _SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)", re.M | re.S)
@@ -49,11 +49,19 @@ def strip_solutions(source: str, lang: str = "en") -> str:
     return _SOLUTION.sub(lambda m: f"{m.group(1)}{line}{m.group(2)}", source)
 
 
-def edition(nb) -> str:
-    """The language a notebook speaks: the one its first cells pass to ``use_language``, else English."""
-    for cell in nb.cells[:5]:
-        if cell.cell_type == "code" and (found := _EDITION.search(cell.source)):
-            return found.group(1)
+def edition_language(nb) -> str:
+    """The language a notebook's lesson cells choose (``socketlab.use_language("uk")``), else English."""
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "solution" in tags(cell):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "use_language"
+                    and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+                return node.args[0].value
     return "en"
 
 
@@ -83,7 +91,7 @@ def check_cells(nb) -> list:
 def release_notebook(nb):
     """A student copy: solutions replaced by stubs, hidden tests removed, outputs cleared."""
     nb = nbformat.from_dict(nb)  # a deep copy
-    lang = edition(nb)
+    lang = edition_language(nb)
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
