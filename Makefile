@@ -41,7 +41,12 @@ lab-uk: $(STAMP)
 	echo '{"locale": "uk_UA"}' > $(UK_SETTINGS)/@jupyterlab/translation-extension/plugin.jupyterlab-settings
 	$(BIN)/jupyter lab $(UK_NOTEBOOK) --LabApp.user_settings_dir=$(UK_SETTINGS) $(ROOT_FLAG) $(LAB_ARGS)
 
-test: $(TEST_STAMP)
+# axe-core, which the browser tests run on the course's outputs (from npm, into the venv), where npm is.
+AXE := $(VENV)/node_modules/axe-core/axe.min.js
+$(AXE):
+	npm install --silent --no-save --no-package-lock --prefix $(VENV) axe-core@4.14.1
+
+test: $(TEST_STAMP) $(if $(shell command -v npm 2>/dev/null),$(AXE))
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(TEST_STAMP)

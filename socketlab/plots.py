@@ -9,13 +9,19 @@ in the order they connected.
 
 Figures are made without pyplot, so nothing is shown twice and nothing piles
 up in memory when a cell is re-run.  They fit JupyterLab's notebook width
-(``WIDTH`` at 96 dpi), and have a transparent background with mid-tone colours
-that read on JupyterLab's light and dark themes alike.
+(``WIDTH`` at 96 dpi). Each is drawn on its own white paper, in both of JupyterLab's
+themes: no one colour of text reads at 4.5:1 on both white and the dark theme's #111.
+In a notebook each shows as an image with a text alternative made from the same
+events (``Picture.alt``, short) and the whole story in words below it
+(``Picture.words``, in a collapsible block); the waiting and the served bars differ
+by a hatch as well as by colour.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import html
 import io
 import re
 import sys
@@ -32,18 +38,19 @@ __all__ = ["timeline", "timelines", "sequence_diagram", "comparison", "Picture",
 
 DPI = 96  # how a notebook shows the pictures
 WIDTH = 8.2  # inches: 787 px, inside JupyterLab's notebook width, so nothing is scaled down
-# One grey has at most 4.35:1 contrast on both white (light theme) and #111 (dark theme):
-# this is it.  The colours of bars and arrows have at least 3:1 on both.
-FOREGROUND = "#797979"
-SERVED, WAITING, TROUBLE, TO_SERVER = "#3c9a3c", "#d08000", "#dc4038", "#3d85e0"
+# On the pictures' white paper: text 7:1, the colours of bars and arrows at least 3:1.
+PAPER = "#ffffff"
+FOREGROUND = "#595959"
+SERVED, WAITING, TROUBLE, TO_SERVER = "#3c9a3c", "#b86e00", "#c62828", "#3d85e0"
+WAITING_HATCH = "////"  # waiting is striped, being served is solid: told apart without colour
 SMALL = 8.5  # points: 11.3 px at 96 dpi, the smallest text in a picture
 _STYLE = {
     "font.size": 10, "axes.titlesize": 11, "figure.titlesize": 12, "axes.labelsize": 10,
     "xtick.labelsize": 9, "ytick.labelsize": 9, "legend.fontsize": 9,
     "text.color": FOREGROUND, "axes.labelcolor": FOREGROUND, "axes.edgecolor": FOREGROUND,
     "axes.titlecolor": FOREGROUND, "xtick.color": FOREGROUND, "ytick.color": FOREGROUND,
-    "grid.color": FOREGROUND, "figure.facecolor": "none", "axes.facecolor": "none",
-    "savefig.facecolor": "none", "savefig.transparent": True,
+    "grid.color": FOREGROUND, "figure.facecolor": PAPER, "axes.facecolor": "none",
+    "savefig.facecolor": PAPER, "savefig.transparent": False, "hatch.color": PAPER, "hatch.linewidth": 1.5,
 }
 _PEER_PORT = re.compile(r":(\d+)$")
 
@@ -55,12 +62,29 @@ def _picture_class():
     from matplotlib.figure import Figure
 
     class Picture(Figure):
-        """A matplotlib Figure that shows itself as a PNG in a notebook, pyplot or not."""
+        """A matplotlib Figure that shows itself as a PNG in a notebook, pyplot or not, with its
+        text alternative (``alt``) and the whole picture in words (``words``) beside it."""
+
+        alt = ""
+        words = ""
 
         def _repr_png_(self) -> bytes:
             buffer = io.BytesIO()
-            self.savefig(buffer, format="png", dpi=DPI, transparent=True)
+            self.savefig(buffer, format="png", dpi=DPI, facecolor=PAPER)
             return buffer.getvalue()
+
+        def _repr_html_(self) -> str:
+            png = base64.b64encode(self._repr_png_()).decode("ascii")
+            width, height = (round(v * DPI) for v in self.get_size_inches())
+            # a div, not a pre: JupyterLab's rules for an output's pre break words anywhere
+            summary = html.escape(_("The picture in words"))
+            words = (f'<details style="margin:2px 0 6px"><summary>{summary}</summary>'
+                     f'<div style="white-space:pre-wrap;word-break:normal;font-family:var(--jp-code-font-family,'
+                     f'monospace);font-size:var(--jp-code-font-size,13px)">{html.escape(self.words)}</div></details>'
+                     ) if self.words else ""
+            return (f'<figure class="sl-picture" style="margin:0"><img src="data:image/png;base64,{png}" '
+                     f'width="{width}" height="{height}" alt="{html.escape(self.alt or self.words[:200])}">'
+                     f'{words}</figure>')
 
     return Picture
 
@@ -78,9 +102,34 @@ def _style():
 
 
 def _picture(width: float, height: float):
-    fig = _picture_class()(figsize=(min(width, WIDTH), height), dpi=DPI, layout="constrained")
-    fig.patch.set_alpha(0.0)
+    return _picture_class()(figsize=(min(width, WIDTH), height), dpi=DPI, layout="constrained")
+
+
+def _described(fig, alt: str, lines: list[str]):
+    fig.alt, fig.words = alt, "\n".join(lines)
     return fig
+
+
+def _timeline_words(events: Sequence[Event], clients: Sequence | None, *, relative: bool) -> list[str]:
+    """The timeline in words: each client's wait, service, bytes and trouble, as the bars show them."""
+    conns = _connections(events)
+    connected = {run.port: run.connected for run in clients or ()
+                 if run.port is not None and getattr(run, "connected", None) is not None}
+    end = max((e.t for e in events), default=0.0)
+    origin = min([c["accept"] for c in conns.values()], default=0.0) if relative else 0.0
+    if relative and connected:
+        origin = min([origin] + [connected[c["port"]] for c in conns.values() if c.get("port") in connected])
+    lines = []
+    for n, c in enumerate(conns.values(), start=1):
+        waited = c["accept"] - connected[c["port"]] if c.get("port") in connected else None
+        line = _("client {n}: served from {start:.3f} s to {end:.3f} s, {bytes} B").format(
+            n=n, start=c["accept"] - origin, end=c.get("close", end) - origin, bytes=c["bytes"])
+        if waited is not None:
+            line += "; " + _("waited {seconds:.3f} s to be accepted").format(seconds=max(waited, 0.0))
+        if c["trouble"]:
+            line += "; " + _("dropped (idle) or error")
+        lines.append(line)
+    return lines or [_("no client")]
 
 
 def bytes_in(event: Event) -> int:
@@ -182,7 +231,9 @@ def timeline(source, clients: Sequence | None = None, *, title: str | None = Non
         if _draw_timeline(ax, events, clients, relative=False):
             fig.legend(loc="outside lower center", ncols=3, frameon=False)
         ax.set_title(_("Who was served when") if title is None else title)
-    return fig
+    words = _timeline_words(events, clients, relative=False)
+    return _described(fig, _("{title}: a timeline of {n} clients, each one's wait and service").format(
+        title=ax.get_title(), n=len(_connections(events))), words)
 
 
 def timelines(panels: dict, *, title: str | None = None, wait: float = 1.0):
@@ -195,10 +246,12 @@ def timelines(panels: dict, *, title: str | None = None, wait: float = 1.0):
         grid_rows = max((len(panels) + 1) // 2, 1)
         fig = _picture(WIDTH, 1.4 + 1.9 * grid_rows)
         axes = list(fig.subplots(grid_rows, 2, sharex=True, squeeze=False).flat)
-        drawn = False
+        drawn, words = False, []
         for ax, (name, (source, clients)) in zip(axes, panels.items()):
-            drawn |= _draw_timeline(ax, events_of(source, wait), clients, relative=True)
+            events = events_of(source, wait)
+            drawn |= _draw_timeline(ax, events, clients, relative=True)
             ax.set_title(name)
+            words += [f"{name}:"] + [f"  {line}" for line in _timeline_words(events, clients, relative=True)]
         for i in range(len(panels), len(axes)):
             axes[i].set_visible(False)  # an odd number of panels leaves one empty
             if i >= 2:
@@ -206,8 +259,10 @@ def timelines(panels: dict, *, title: str | None = None, wait: float = 1.0):
         if drawn:
             fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=3,
                        frameon=False)
-        fig.suptitle(_("The same clients, different servers") if title is None else title)
-    return fig
+        heading = _("The same clients, different servers") if title is None else title
+        fig.suptitle(heading)
+    return _described(fig, _("{title}: timelines of {servers}").format(title=heading, servers=", ".join(panels)),
+                      words)
 
 
 def _draw_timeline(ax, events: Sequence[Event], clients: Sequence | None, *, relative: bool) -> bool:
@@ -235,7 +290,7 @@ def _draw_timeline(ax, events: Sequence[Event], clients: Sequence | None, *, rel
         if c.get("port") in connected:
             wait_from = connected[c["port"]] - origin
             ax.barh(row, max(accept - wait_from, 0.0), left=wait_from, color=WAITING, height=0.5,
-                    label=once(_("connected, waiting to be accepted")))
+                    hatch=WAITING_HATCH, label=once(_("connected, waiting to be accepted")))
         ax.barh(row, max(close - accept, thinnest), left=accept, color=SERVED, height=0.5,
                 label=once(_("being served")))
         for t, _kind in c["trouble"]:
@@ -279,9 +334,13 @@ def comparison(results: dict, *, title: str | None = None):
             ax.grid(axis="y", alpha=0.3)
         latency_ax.set_yscale("log")
         rate_ax.legend(frameon=False)
-        fig.suptitle(_("Sessions per second and latency, by server and number of clients") if title is None
-                     else title)
-    return fig
+        heading = _("Sessions per second and latency, by server and number of clients") if title is None else title
+        fig.suptitle(heading)
+    words = [_("{server}, {clients}: {rate:.0f} sessions/s (from {low:.0f} to {high:.0f}), median latency "
+               "{ms:.2f} ms").format(server=name, clients=ngettext("{n} client", "{n} clients", r.clients).format(
+                   n=r.clients), rate=r.rate, low=r.spread[0], high=r.spread[1], ms=r.median_ms)
+             for name, runs in results.items() for r in runs]
+    return _described(fig, heading, words)
 
 
 # ---- sequence diagram -----------------------------------------------------------
@@ -429,4 +488,12 @@ def sequence_diagram(source, *, max_clients: int = 3, max_rows: int = 40,
         ax.set_ylim(bottom, -1.6)
         ax.axis("off")
         ax.set_title(_("What travelled between client and server") if title is None else title)
-    return fig
+    number = {cid: n for n, cid in enumerate(conns, start=1)}
+    words, server = [], _("server")
+    for e, direction, label, _recorded in steps:
+        who = _("client {n}").format(n=number[e.client_id])
+        arrow = {TO: f"{who} → {server}", FROM: f"{server} → {who}"}.get(direction, f"{server} ({who})")
+        words.append(_("{ms:.1f} ms").format(ms=e.t * 1000) + f"  {arrow}: {label}")
+    return _described(fig, _("{title}: {n} messages between {clients} and the server").format(
+        title=ax.get_title(), n=len(steps), clients=ngettext("{n} client", "{n} clients", len(conns)).format(
+            n=len(conns))), words)

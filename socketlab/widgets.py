@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import ipywidgets as w
+import traitlets
 
 from .echo import DEFAULT_ECHO_PORT, echo
 from .files import DEFAULT_FILE_PORT, send_file
@@ -74,6 +75,19 @@ def _limit() -> str:
     return _("{n} MiB").format(n=UPLOAD_LIMIT // (1024 * 1024))
 
 
+_LIVE = '<div role="status" aria-live="polite">'
+
+
+class _Status(w.HTML):
+    """A panel's result, which a screen reader announces when it changes (a polite live region:
+    ipywidgets sets no attribute on the widget's own element, so the region is in its value)."""
+
+    @traitlets.validate("value")
+    def _live(self, proposal):
+        value = proposal["value"]
+        return value if not value or value.startswith(_LIVE) else f"{_LIVE}{value}</div>"
+
+
 class _Panel:
     """Shows ``self.widget`` when displayed.
 
@@ -101,7 +115,7 @@ class EchoPanel(_Panel):
         self.message = w.Text(placeholder=_("type a message, e.g. Привіт!"), description=_("Message:"),
                               layout=w.Layout(width="60%"), style=_LABEL_FITS)
         self.button = w.Button(description=_("Send"), button_style="primary", icon="paper-plane", layout=_fits())
-        self.output = w.HTML()
+        self.output = _Status()
         self.button.on_click(lambda _: self.send())
         self.message.on_msg(self._on_message)
         host, port = self.address
@@ -203,8 +217,11 @@ class ServerMonitor(_Panel):
                                "{dropped} dropped idle · {errors} errors").format(
             role=f"<b>{html.escape(self.server.role)}</b>", host=host, port=port, state=state,
             clients=c["accept"], bytes_in=c["bytes in"], dropped=c["timeout"], errors=c["error"])
+        label = html.escape(_("server log"))
         self.log.value = (
-            f'<pre class="socketlab-log" style="margin: 0; height: 14em; overflow: auto; padding: 2px 6px; '
+            # role=log and tabindex: a scrolled region the keyboard can reach, read as a log
+            f'<pre class="socketlab-log" role="log" tabindex="0" aria-label="{label}" '
+            f'style="margin: 0; height: 14em; overflow: auto; padding: 2px 6px; '
             f'color: {TEXT}; font-family: var(--jp-code-font-family, monospace); '
             f'font-size: var(--jp-code-font-size, 13px); border: 1px solid var(--jp-border-color1, #bdbdbd);">'
             f'{html.escape(text)}</pre>')
@@ -240,6 +257,24 @@ class _Picker(w.FileUpload):
         return super().get_state(key=key, drop_defaults=drop_defaults)
 
 
+class _ProgressBar:
+    """How much of a file has gone, as a screen reader can tell: the browser's own ``<progress>``
+    (role progressbar, with its value) and the percentage beside it. ipywidgets' bar has neither."""
+
+    def __init__(self):
+        self.widget = w.HTML(layout=w.Layout(width="60%"))
+        self.show(0.0)
+
+    def show(self, fraction: float, bar_style: str = "") -> None:
+        self.value, self.bar_style = fraction, bar_style
+        self.description = f"{fraction:.0%}"
+        label = html.escape(_("sent"))
+        mark = f" {OK_MARK}" if bar_style == "success" else ""
+        self.widget.value = (f'<div style="display:flex;align-items:center;gap:8px;color:{TEXT}">'
+                             f'<progress max="1" value="{fraction:.4f}" aria-label="{label}" style="flex:1">'
+                             f'</progress><span>{self.description}{mark}</span></div>')
+
+
 class FileSendPanel(_Panel):
     """Pick a file or type a path, press Send, watch the progress and the SHA-256 check.
 
@@ -259,9 +294,8 @@ class FileSendPanel(_Panel):
                            description=_("Path:"), layout=w.Layout(width="60%"), style=_LABEL_FITS)
         self.button = w.Button(description=_("Send"), button_style="primary", icon="upload", layout=_fits())
         self.clear_button = w.Button(description=_("Clear"), icon="eraser", layout=_fits())
-        self.progress = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="0%",
-                                        layout=w.Layout(width="60%"))
-        self.result = w.HTML()
+        self.progress = _ProgressBar()
+        self.result = _Status()
         self.button.on_click(lambda _: self.send_file())
         self.clear_button.on_click(lambda _: self.clear())
         self.picker.observe(self._on_choice, "value")
@@ -271,7 +305,7 @@ class FileSendPanel(_Panel):
         host, port = self.address
         self.widget = w.VBox([w.HTML(_title(_("File client"), host, port)),
                               w.HBox([self.picker, self.chosen]),
-                              w.HBox([self.path, self.button, self.clear_button]), self.progress, self.result])
+                              w.HBox([self.path, self.button, self.clear_button]), self.progress.widget, self.result])
 
     @property
     def choice(self) -> dict | None:
@@ -314,7 +348,7 @@ class FileSendPanel(_Panel):
         """Forget the chosen file and the typed path; empty the progress bar and the result."""
         self.picker.value = ()
         self.path.value = ""
-        self.progress.value, self.progress.description, self.progress.bar_style = 0.0, "0%", ""
+        self.progress.show(0.0)
         self.result.value = ""
         self._show_choice()
 
@@ -340,10 +374,10 @@ class FileSendPanel(_Panel):
             return self._send(path, upload["name"])
 
     def _send(self, path: Path, name: str | None):
-        self.progress.bar_style = ""
+        self.progress.show(0.0)
         self.result.value = ""
         result = send_file(path, self.address, name=name, progress=self._show_progress, timeout=self.timeout)
-        self.progress.bar_style = "success"
+        self.progress.show(1.0, "success")
         self.result.value = _line(
             f"{OK_MARK} " + _("saved as {name}: {size} bytes in {ms:.1f} ms · SHA-256 {sha256}… matches").format(
                 name=repr(result.saved_name), size=result.size, ms=result.seconds * 1000,
@@ -351,9 +385,7 @@ class FileSendPanel(_Panel):
         return result
 
     def _show_progress(self, sent: int, total: int) -> None:
-        fraction = sent / total if total else 1.0
-        self.progress.value = fraction
-        self.progress.description = f"{fraction:.0%}"
+        self.progress.show(sent / total if total else 1.0)
 
 
 class SocketTable(_Panel):

@@ -1,4 +1,5 @@
 import hashlib
+import re
 import threading
 import time
 
@@ -10,10 +11,9 @@ from matplotlib.text import Text
 import socketlab
 from socketlab.concurrency import LoadResult
 from socketlab.echo import ClientRun, run_clients
-from socketlab.plots import WAITING, bytes_in, comparison, sequence_diagram, timeline, timelines
+from socketlab.plots import PAPER, WAITING, bytes_in, comparison, sequence_diagram, timeline, timelines
 from socketlab.server import Event
 
-LIGHT, DARK = "#ffffff", "#111111"  # JupyterLab's notebook background in its light and dark theme
 
 
 def luminance(colour) -> float:
@@ -242,36 +242,57 @@ def test_pictures_fit_the_notebook_with_readable_text(tmp_path):
             assert px >= 10, f"{name}: {text.get_text()!r} is {px:.1f} px"
 
 
-def test_pictures_read_on_light_and_dark_backgrounds(tmp_path):
+def queued_clients():
+    """A sequential server and three clients, the first slow: the two others wait."""
+    with socketlab.EchoServer() as server:
+        runs = run_clients(server, 3, "hi", slow_first=0.2, clock=server.clock)
+    return server, runs
+
+
+def test_pictures_read_on_their_white_paper_in_either_theme(tmp_path):
+    """No one grey reads at 4.5:1 on both white and the dark theme's #111, so a picture brings its own
+    white paper: its text at 4.5:1 or more on it, its bars, marks and arrows at 3:1 or more."""
     for name, fig in every_picture(tmp_path).items():
-        assert fig.patch.get_alpha() == 0.0 or to_rgba(fig.patch.get_facecolor())[3] == 0.0, name
-        for ax in fig.axes:
-            assert to_rgba(ax.get_facecolor())[3] == 0.0, f"{name}: the axes have a background"
+        assert to_rgba(fig.patch.get_facecolor()) == to_rgba(PAPER), name
         for text in shown_texts(fig):
-            for background in (LIGHT, DARK):
-                ratio = contrast(text.get_color(), background)
-                # 4.35:1 is the most one colour can have on both white and #111
-                assert ratio >= 4.3, f"{name}: {text.get_text()!r} has {ratio:.2f}:1 on {background}"
+            ratio = contrast(text.get_color(), PAPER)
+            assert ratio >= 4.5, f"{name}: {text.get_text()!r} has {ratio:.2f}:1 on {PAPER}"
         if name == "comparison":
             continue  # matplotlib's default bar colours, told apart by the legend
         for ax in fig.axes:
             marks = [p.get_facecolor() for p in ax.patches] + [line.get_color() for line in ax.lines]
             marks += [t.arrow_patch.get_edgecolor() for t in ax.texts if getattr(t, "arrow_patch", None)]
             for colour in marks:
-                for background in (LIGHT, DARK):
-                    assert contrast(colour, background) >= 3.0, f"{name}: {colour} on {background}"
+                assert contrast(colour, PAPER) >= 3.0, f"{name}: {colour} on {PAPER}"
 
 
-def test_pictures_are_transparent_pngs():
-    with socketlab.EchoServer() as server:
-        socketlab.echo("x", server)
-        png = timeline(server)._repr_png_()
-    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
-    from PIL import Image
+def test_waiting_and_being_served_differ_by_more_than_colour():
+    server, runs = queued_clients()
+    ax = timeline(server, runs).axes[0]
+    waiting = [p for p in ax.patches if is_colour(p, WAITING)]
+    served = [p for p in ax.patches if not is_colour(p, WAITING)]
+    assert waiting and served
+    assert all(p.get_hatch() for p in waiting) and not any(p.get_hatch() for p in served)
+
+
+def test_a_picture_shows_with_its_words():
+    """In a notebook: the PNG on white, a short text alternative, and the whole story in words."""
     import io
-    image = Image.open(io.BytesIO(png))
-    assert image.mode == "RGBA" and image.getpixel((1, 1))[3] == 0
-    assert image.width <= 800
+
+    from PIL import Image
+
+    server, runs = queued_clients()
+    fig = timeline(server, runs)
+    image = Image.open(io.BytesIO(fig._repr_png_()))
+    assert image.width <= 800 and image.convert("RGBA").getpixel((1, 1)) == (255, 255, 255, 255)
+    shown = fig._repr_html_()
+    alt = re.search(r'alt="([^"]*)"', shown).group(1)
+    assert "3 clients" in alt, alt
+    words = fig.words.splitlines()
+    assert len(words) == 3 and all("waited" in w and "served from" in w for w in words), words
+    assert "<details" in shown and "client 3: served from" in shown and "<pre" not in shown
+    diagram = sequence_diagram(server)
+    assert "→ server: data" in diagram.words and "server → client 1" in diagram.words and diagram.alt
 
 
 def test_timelines_hides_the_spare_panel():

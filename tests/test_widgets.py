@@ -310,3 +310,24 @@ def test_enter_in_the_path_box_sends(tmp_path):
         panel.path.value = str(path)
         browser_message(panel.path, {"method": "custom", "content": {"event": "submit"}})
         assert (tmp_path / "up" / "typed.txt").read_bytes() == b"typed"
+
+
+def test_what_a_screen_reader_needs_is_in_the_panels(tmp_path):
+    """Results in a polite live region, the progress as a real progressbar with its value, the log
+    reachable by keyboard (axe-core checks the same in the browser test)."""
+    path = tmp_path / "a.txt"
+    path.write_text("hi", encoding="utf-8")
+    with socketlab.FileServer(tmp_path / "up") as server:
+        panel = FileSendPanel(server.address)
+        panel.send_file(path)
+        assert panel.result.value.startswith('<div role="status" aria-live="polite">')
+        assert '<progress max="1" value="1.0000"' in panel.progress.widget.value and "100%" in panel.progress.widget.value
+        panel.clear()
+        assert panel.result.value == "" and 'value="0.0000"' in panel.progress.widget.value
+    with socketlab.EchoServer() as server:
+        echo_panel = EchoPanel(server.address)
+        echo_panel.send("hi")
+        assert echo_panel.output.value.count('role="status"') == 1  # one region, whatever it holds
+        monitor = ServerMonitor(server)
+        assert 'role="log" tabindex="0"' in monitor.log.value
+        monitor.close()

@@ -395,8 +395,9 @@ def show_in_notebook() -> None:
         return
 
     def short(shell, etype, value, tb, tb_offset=None):
-        # Shown as the cell's error (the grader sees it as one); only the message, in red.
-        shell._showtraceback(etype, value, [f"\x1b[31m{line}\x1b[0m" for line in str(value).splitlines()])
+        # Shown as the cell's error (the grader sees it as one); only the message, in the theme's own
+        # text colour: JupyterLab's ANSI red on its error background is 2.74:1 (light) and 3.89:1 (dark).
+        shell._showtraceback(etype, value, str(value).splitlines())
 
     shell.set_custom_exc((CheckFailed,), short)
     if _after_cell not in shell.events.callbacks.get("post_run_cell", []):

@@ -226,9 +226,26 @@ def terminals_are_readable(page, theme: str) -> None:
         assert shown_contrast(part) >= 4.5, theme
 
 
+AXE = ROOT / ".venv" / "node_modules" / "axe-core" / "axe.min.js"  # `make test` installs it where npm is
+
+
+def axe_violations(page) -> list[str]:
+    """What axe-core finds against WCAG 2.1 A and AA in the course's outputs (not JupyterLab's own
+    interface): each violation's rule and the elements it names."""
+    assert AXE.is_file(), f"{AXE} is missing: make test installs it with npm (apt-get install npm)"
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("""async () => {
+        const result = await axe.run({include: [['.jp-OutputArea-output']]},
+                                     {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
+        return result.violations.map(v => `${v.id} (${v.impact}): ` + v.nodes.slice(0, 3).map(n => n.target.join(' ')
+            + ' ' + (n.failureSummary || '').split('\\n').slice(1, 2).join('')).join(' | '));
+    }""")
+    return found
+
+
 def pictures_fit(page) -> list[tuple[int, int]]:
     """(natural, shown) widths of the pictures in the outputs; JupyterLab scales wider ones down."""
-    sizes = page.locator(".jp-RenderedImage img").evaluate_all(
+    sizes = page.locator(".sl-picture img").evaluate_all(
         "imgs => imgs.map(i => [i.naturalWidth, Math.round(i.getBoundingClientRect().width)])")
     assert sizes, "no picture in the notebook's outputs"
     return sizes
@@ -254,9 +271,10 @@ def test_echo_notebook_runs_and_its_panel_answers_enter(browser, lab):
         set_theme(page, theme)
         assert shown_contrast(reply) >= 4.5, theme
         terminals_are_readable(page, theme)
+        assert axe_violations(page) == [], theme
         save(page.locator(".sl-terminals").first, f"terminals-{theme}.png")
         save(page.locator(".jp-CodeCell", has=panel).first, "echo-panel.png" if theme == "light" else "echo-panel-dark.png")
-        save(page.locator(".jp-RenderedImage").first, f"sequence-diagram-{theme}.png")
+        save(page.locator(".sl-picture").first, f"sequence-diagram-{theme}.png")
     page.close()
 
 
@@ -274,8 +292,9 @@ def test_many_clients_notebook_monitor_and_timeline(browser, lab):
         set_theme(page, theme)
         assert shown_contrast(log) >= 4.5, theme
         terminals_are_readable(page, theme)
+        assert axe_violations(page) == [], theme
         save(page.locator(".jp-CodeCell", has=monitor).first, f"server-monitor-{theme}.png")
-        save(page.locator(".jp-RenderedImage").first, f"timeline-{theme}.png")
+        save(page.locator(".sl-picture").first, f"timeline-{theme}.png")
     page.close()
 
 
@@ -302,8 +321,9 @@ def test_file_notebook_sends_clears_and_refuses_a_large_choice(browser, lab, tmp
         set_theme(page, theme)
         assert shown_contrast(result) >= 4.5, theme
         terminals_are_readable(page, theme)
+        assert axe_violations(page) == [], theme
         save(page.locator(".jp-CodeCell", has=panel).first, "file-panel.png" if theme == "light" else "file-panel-dark.png")
-        save(page.locator(".jp-RenderedImage").first, f"file-sequence-diagram-{theme}.png")
+        save(page.locator(".sl-picture").first, f"file-sequence-diagram-{theme}.png")
 
     panel.get_by_role("button", name="Clear").click()  # the choice is forgotten
     panel.get_by_text("no file chosen").wait_for(timeout=10_000)
@@ -341,8 +361,9 @@ def test_concurrency_pictures_fit_the_notebook(browser, lab):
         assert natural <= shown + 1, f"a picture {natural} px wide is shown {shown} px wide"
     for theme in THEMES:
         set_theme(page, theme)
-        save(page.locator(".jp-RenderedImage").first, f"timelines-{theme}.png")
-        save(page.locator(".jp-RenderedImage").nth(1), f"comparison-{theme}.png")
+        assert axe_violations(page) == [], theme
+        save(page.locator(".sl-picture").first, f"timelines-{theme}.png")
+        save(page.locator(".sl-picture").nth(1), f"comparison-{theme}.png")
     page.close()
 
 
@@ -370,6 +391,9 @@ def test_the_ukrainian_edition_runs_and_its_labels_fit(browser, lab, notebook):
         page.get_by_role("button", name="Надіслати").first.wait_for(timeout=10_000)
     transcripts_read_as_terminals(page)
     assert labels_cut(page) == []
+    for theme in THEMES:
+        set_theme(page, theme)
+        assert axe_violations(page) == [], theme
     page.close()
 
 
@@ -412,6 +436,7 @@ def test_the_lab_report_opens_with_every_task_program_and_transcript(browser, tm
     for expected in transcripts:
         assert expected in text, expected
     assert transcripts_read_as_terminals(page) >= 5
+    assert axe_violations(page) == []
     if uk:
         page.close()
         return
