@@ -383,7 +383,7 @@ def labels_cut(page) -> list[str]:
 
 
 @pytest.mark.parametrize("notebook", ["uk/01_echo.ipynb", "uk/02_many_clients.ipynb", "uk/03_file_transfer.ipynb"])
-def test_the_ukrainian_edition_runs_and_its_labels_fit(browser, lab, notebook):
+def test_the_ukrainian_edition_runs_and_its_labels_fit(browser, lab, notebook, tmp_path):
     page = open_and_run_all(browser, lab, notebook)
     assert shown_errors(page) == []
     page.locator(".jp-OutputArea-output button").first.wait_for(timeout=10_000)
@@ -394,6 +394,15 @@ def test_the_ukrainian_edition_runs_and_its_labels_fit(browser, lab, notebook):
     for theme in THEMES:
         set_theme(page, theme)
         assert axe_violations(page) == [], theme
+    if notebook.endswith("03_file_transfer.ipynb"):  # a file over the limit is refused in Ukrainian, not dropped
+        big = tmp_path / "великий.bin"
+        big.write_bytes(os.urandom(1024) * (12 * 1024))
+        with page.expect_file_chooser() as chooser:
+            page.get_by_role("button", name="Вибрати файл").first.click()
+        chooser.value.set_files(str(big))
+        warning = page.get_by_text("Файл понад 10 МіБ не може потрапити з браузера до Python")
+        warning.wait_for(timeout=60_000)
+        assert "введіть його шлях" in warning.inner_text()
     page.close()
 
 
