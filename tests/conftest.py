@@ -5,6 +5,7 @@ import os
 import select
 import socket
 import threading
+import time
 
 import pytest
 
@@ -75,10 +76,21 @@ def live_threads() -> int:
 
 
 def read_line(stream, timeout=10.0) -> str:
-    """The next line a child process writes, waiting at most ``timeout`` seconds."""
-    ready, _, _ = select.select([stream], [], [], timeout)
-    assert ready, f"no output within {timeout} s"
-    return stream.readline()
+    """The next line a child process writes, waiting at most ``timeout`` seconds ("" at its end).
+
+    Read a byte at a time from the pipe itself: ``stream.readline()`` would pull every line already
+    in the pipe into the stream's buffer, where the next call's select() cannot see them, and that
+    call would wait out its timeout for a line that came long ago.
+    """
+    fd, line, deadline = stream.fileno(), b"", time.monotonic() + timeout
+    while not line.endswith(b"\n"):
+        ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
+        assert ready, f"no output within {timeout} s" + (f" after {line!r}" if line else "")
+        byte = os.read(fd, 1)
+        if not byte:
+            break
+        line += byte
+    return line.decode("utf-8", "replace")
 
 
 def write_in_pieces(sock: socket.socket, data: bytes, step: int = 1) -> None:

@@ -398,3 +398,18 @@ def test_file_server_threads_and_deadline_options(tmp_path):
     assert code == 0 and "threading-file-server #1 saved 1 byte t.txt" in log
     done = run_cli("echo-server", "--kind", "selectors", "--deadline", "5", "--port", "0")
     assert done.returncode == 1 and "deadline belongs to servers that serve one client at a time" in done.stderr
+
+
+def test_read_line_sees_a_line_that_came_together_with_the_one_before():
+    """Two lines in the pipe at once: the second is read at once, not after the helper's timeout
+    (a server's "saving uploads in" and "listening on" come so when the tests are busy)."""
+    proc = subprocess.Popen([sys.executable, "-c", "print('one'); print('two', flush=True); import time; "
+                             "time.sleep(5)"], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)  # both lines are in the pipe by now
+        started = time.monotonic()
+        assert (read_line(proc.stdout, 3), read_line(proc.stdout, 3)) == ("one\n", "two\n")
+        assert time.monotonic() - started < 2
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
