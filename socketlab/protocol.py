@@ -173,44 +173,48 @@ def build_header(size: int, name: str) -> bytes:
     break the line. Whether a name is safe to save is the server's to judge (:func:`check_name`; the
     course's client asks it too, before connecting): this half of the protocol is all a client needs."""
     if not isinstance(size, int) or not 0 <= size <= MAX_SIZE:
-        raise LocalProtocolError("bad-header", f"size must be a whole number from 0 to {MAX_SIZE}, got {size!r}")
+        raise LocalProtocolError("bad-header", Reason(N_("size must be a whole number from 0 to {limit}, got {size}"),
+                                                     limit=MAX_SIZE, size=repr(size)))
     if not isinstance(name, str) or not name or "\n" in name or "\r" in name:
-        raise LocalProtocolError("bad-name", f"a name must be one line of text, got {_clip(repr(name))}")
+        raise LocalProtocolError("bad-name", Reason(N_("a name must be one line of text, got {name}"),
+                                                   name=_clip(repr(name))))
     try:
         data = f"FILE {size} {name}\n".encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate: not text
-        raise LocalProtocolError("bad-name", "a name must be text that UTF-8 can encode") from None
+        raise LocalProtocolError("bad-name", Reason(N_("a name must be text that UTF-8 can encode"))) from None
     if len(data) > MAX_HEADER:
-        raise LocalProtocolError("bad-name", f"the header would be longer than {MAX_HEADER} bytes")
+        raise LocalProtocolError("bad-name", Reason(N_("the header would be longer than {n} bytes"), n=MAX_HEADER))
     return data
 
 
 def parse_header(line: bytes, *, max_size: int | None = None) -> FileHeader:
     """Parse one header line (with its ``\\n``) or raise :class:`RemoteProtocolError`."""
     if len(line) > MAX_HEADER:
-        raise RemoteProtocolError("bad-header", f"the header is longer than {MAX_HEADER} bytes")
+        raise RemoteProtocolError("bad-header", Reason(N_("the header is longer than {n} bytes"), n=MAX_HEADER))
     if not line.endswith(b"\n"):
-        raise RemoteProtocolError("bad-header", "the header must end with a newline")
+        raise RemoteProtocolError("bad-header", Reason(N_("the header must end with a newline")))
     # A line ending of "\r\n" (from telnet-like clients) is a line ending, not part of the name.
     body = line[:-2] if line.endswith(b"\r\n") else line[:-1]
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise RemoteProtocolError("bad-header", "the header is not valid UTF-8") from None
+        raise RemoteProtocolError("bad-header", Reason(N_("the header is not valid UTF-8"))) from None
     parts = text.split(" ", 2)
     if len(parts) != 3 or parts[0] != "FILE":
-        raise RemoteProtocolError("bad-header", f"expected 'FILE <size> <name>', got {_clip(text)!r}")
+        raise RemoteProtocolError("bad-header", Reason(N_("expected 'FILE <size> <name>', got {text}"),
+                                                       text=repr(_clip(text))))
     _, size_text, name = parts
     if not _SIZE.fullmatch(size_text):
-        raise RemoteProtocolError("bad-header", "the size must be decimal digits with no sign, spaces or "
-                                  f"leading zero, got {_clip(size_text)!r}")
+        raise RemoteProtocolError("bad-header", Reason(N_("the size must be decimal digits with no sign, spaces or "
+                                                          "leading zero, got {size}"), size=repr(_clip(size_text))))
     if len(size_text) > len(str(MAX_SIZE)):
-        raise RemoteProtocolError("too-large", f"a size of {len(size_text)} digits is over the protocol's "
-                                  f"limit of {MAX_SIZE}")
+        raise RemoteProtocolError("too-large", Reason(N_("a size of {digits} digits is over the protocol's limit of "
+                                                         "{limit}"), digits=len(size_text), limit=MAX_SIZE))
     size = int(size_text)
     check_name(name, error=RemoteProtocolError)
     if max_size is not None and size > max_size:
-        raise RemoteProtocolError("too-large", f"{size} bytes is over this server's limit of {max_size}")
+        raise RemoteProtocolError("too-large", Reason(N_("{size} bytes is over this server's limit of {limit}"),
+                                                      size=size, limit=max_size))
     return FileHeader(size, name)
 
 

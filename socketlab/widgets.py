@@ -88,6 +88,11 @@ class _Status(w.HTML):
         return value if not value or value.startswith(_LIVE) else f"{_LIVE}{value}</div>"
 
 
+# A focus ring that shows on both themes (3:1 or more): the widgets' own is 2.21:1.
+_FOCUS_STYLE = ("<style>.sl-panel :focus{outline:2px solid var(--jp-brand-color1,#1976d2) !important;"
+                "outline-offset:1px}</style>")
+
+
 class _Panel:
     """Shows ``self.widget`` when displayed.
 
@@ -99,6 +104,13 @@ class _Panel:
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+def _panel(children: list) -> w.VBox:
+    """A panel's box: its widgets, and the style of its focus ring (a style element applies hidden too)."""
+    box = w.VBox([w.HTML(_FOCUS_STYLE, layout=w.Layout(display="none")), *children])
+    box.add_class("sl-panel")
+    return box
 
 
 class EchoPanel(_Panel):
@@ -120,7 +132,7 @@ class EchoPanel(_Panel):
         self.message.on_msg(self._on_message)
         host, port = self.address
         title = w.HTML(_title(_("Echo client"), host, port))
-        self.widget = w.VBox([title, w.HBox([self.message, self.button]), self.output])
+        self.widget = _panel([title, w.HBox([self.message, self.button]), self.output])
 
     def _on_message(self, _widget, content, _buffers) -> None:
         """The browser's text box says "submit" when Enter is pressed in it."""
@@ -180,7 +192,7 @@ class ServerMonitor(_Panel):
             self.recent.append(event)
         self.unsubscribe = server.subscribe(self._on_event)
         self.refresh()
-        self.widget = w.VBox([self.summary, self.log, w.HBox([self.stop_button, self.clear_button])])
+        self.widget = _panel([self.summary, self.log, w.HBox([self.stop_button, self.clear_button])])
 
     def _count(self, event: Event) -> None:
         self.counts[event.kind] += 1
@@ -303,7 +315,7 @@ class FileSendPanel(_Panel):
         self.path.on_msg(self._on_path_message)
         self._show_choice()
         host, port = self.address
-        self.widget = w.VBox([w.HTML(_title(_("File client"), host, port)),
+        self.widget = _panel([w.HTML(_title(_("File client"), host, port)),
                               w.HBox([self.picker, self.chosen]),
                               w.HBox([self.path, self.button, self.clear_button]), self.progress.widget, self.result])
 
@@ -404,7 +416,7 @@ class SocketTable(_Panel):
         self.table = w.HTML()
         self.button = w.Button(description=_("Refresh"), icon="refresh", layout=_fits())
         self.button.on_click(lambda _: self.refresh())
-        self.widget = w.VBox([self.table, self.button])
+        self.widget = _panel([self.table, self.button])
         self._stop = threading.Event()
         self.refresh()
 

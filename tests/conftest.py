@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import re
 import select
 import socket
 import threading
@@ -153,3 +154,11 @@ class ChunkingProxy:
             dst.shutdown(socket.SHUT_WR)
         except OSError:
             pass  # one side went away: the test sees it on its own socket
+
+
+def stray_values(nb) -> list[tuple[str, str]]:
+    """Cells whose shown result is a bare number, bool or None: the return value of a call on the
+    cell's last line (``first.stop()`` showed ``0``), not what the cell is for."""
+    return [(cell.id, out.data["text/plain"]) for cell in nb.cells for out in cell.get("outputs", [])
+            if out.output_type == "execute_result" and len(out.get("data", {})) == 1
+            and re.fullmatch(r"-?\d+(\.\d+)?|True|False|None", out.data.get("text/plain", ""))]

@@ -13,6 +13,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from conftest import stray_values
 from socketlab.instructor.release import check_cells, release_notebook
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -66,6 +67,7 @@ def test_run_all_twice_in_one_kernel(path, tmp_path):
                     cell.outputs = []
                     client.execute_cell(cell, index)
                     assert not errors(cell), f"run {run}, cell {cell.id}: {errors(cell)}"
+            assert stray_values(nb) == [], f"run {run}: a cell ends on a value it does not mean to show"
             states.append(kernel_state(client, nb))
     first, second = states
     assert second["servers"] == first["servers"], "the second run left extra servers running"

@@ -21,6 +21,8 @@ import pytest
 from babel.messages.pofile import read_po
 from nbclient import NotebookClient
 
+from conftest import stray_values
+
 ROOT = Path(__file__).resolve().parent.parent
 UKRAINIAN = ROOT / "notebooks" / "uk"
 CATALOG = ROOT / "socketlab" / "locale" / "uk" / "LC_MESSAGES" / "socketlab.po"
@@ -125,6 +127,8 @@ def test_the_ukrainian_notebooks_show_no_english(path, tmp_path):
                    resources={"metadata": {"path": str(tmp_path / "uk")}}).execute()
     found = [(where, words[:8], text[:160]) for where, text in shown(nb) if (words := english_in(text))]
     assert found == [], "English in the Ukrainian edition:\n" + "\n".join(map(str, found))
+    assert stray_values(nb) == [], "a cell ends on a value it does not mean to show"
+
 
 
 def test_the_command_line_speaks_the_locale(tmp_path):

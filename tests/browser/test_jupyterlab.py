@@ -243,6 +243,24 @@ def axe_violations(page) -> list[str]:
     return found
 
 
+def focus_ring_contrast(locator) -> float:
+    """The contrast of the outline a focused control shows against what is behind it (WCAG: 3:1)."""
+    locator.focus()
+    width, colour, bg = locator.evaluate("""el => {
+        const s = getComputedStyle(el);
+        let node = el.parentElement, bg = 'rgb(255, 255, 255)';
+        while (node) {
+            const c = getComputedStyle(node).backgroundColor;
+            if (c && c !== 'transparent' && !/rgba\\(.*, 0\\)$/.test(c)) { bg = c; break; }
+            node = node.parentElement;
+        }
+        return [s.outlineStyle === 'none' ? 0 : parseFloat(s.outlineWidth), s.outlineColor, bg];
+    }""")
+    assert width >= 2, f"no focus ring ({width} px)"
+    high, low = sorted((_luminance(_rgba(colour)[:3]), _luminance(_rgba(bg)[:3])), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
 def pictures_fit(page) -> list[tuple[int, int]]:
     """(natural, shown) widths of the pictures in the outputs; JupyterLab scales wider ones down."""
     sizes = page.locator(".sl-picture img").evaluate_all(
@@ -270,6 +288,7 @@ def test_echo_notebook_runs_and_its_panel_answers_enter(browser, lab):
     for theme in THEMES:
         set_theme(page, theme)
         assert shown_contrast(reply) >= 4.5, theme
+        assert focus_ring_contrast(panel.get_by_role("button", name="Send")) >= 3, theme
         terminals_are_readable(page, theme)
         assert axe_violations(page) == [], theme
         save(page.locator(".sl-terminals").first, f"terminals-{theme}.png")
