@@ -164,23 +164,38 @@ def _luminance(rgb) -> float:
     return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
 
 
+def behind(locator) -> list[float]:
+    """The colour behind an element as the eye sees it: the backgrounds of it and its ancestors, a
+    translucent one laid over what is under it (the dark theme's error background is 28 % red), down to
+    the first opaque one (white if none)."""
+    layers = locator.evaluate("""el => {
+        const found = [];
+        for (let node = el; node; node = node.parentElement) {
+            const c = getComputedStyle(node).backgroundColor;
+            if (c && c !== 'transparent' && !/rgba\\(.*, 0\\)$/.test(c)) {
+                found.push(c);
+                if (!/rgba/.test(c)) break;  // opaque: nothing under it shows
+            }
+        }
+        return found;
+    }""")
+    colour = [255.0, 255.0, 255.0]
+    for layer in reversed(layers):  # the lowest first
+        *rgb, alpha = _rgba(layer)
+        colour = [alpha * c + (1 - alpha) * b for c, b in zip(rgb, colour)]
+    return colour
+
+
 def shown_contrast(locator) -> float:
     """The contrast ratio of an element's text on what is behind it, as the browser computed them."""
-    fg, bg = locator.evaluate("""el => {
-        let node = el, bg = 'rgb(255, 255, 255)';
-        while (node) {
-            const c = getComputedStyle(node).backgroundColor;
-            if (c && c !== 'transparent' && !/rgba\\(.*, 0\\)$/.test(c)) { bg = c; break; }
-            node = node.parentElement;
-        }
-        return [getComputedStyle(el).color, bg];
-    }""")
+    fg = locator.evaluate("el => getComputedStyle(el).color")
+    back = behind(locator)
     *text, alpha = _rgba(fg)
-    back = _rgba(bg)[:3]
     text = [alpha * t + (1 - alpha) * b for t, b in zip(text, back)]
     high, low = sorted((_luminance(text), _luminance(back)), reverse=True)
     ratio = (high + 0.05) / (low + 0.05)
-    print(f"contrast {ratio:.2f}:1 of {fg} on {bg}: {locator.inner_text()[:40]!r}")  # shown with -s
+    shown = "rgb({:.0f}, {:.0f}, {:.0f})".format(*back)
+    print(f"contrast {ratio:.2f}:1 of {fg} on {shown}: {locator.inner_text()[:40]!r}")  # shown with -s
     return ratio
 
 
@@ -246,18 +261,12 @@ def axe_violations(page) -> list[str]:
 def focus_ring_contrast(locator) -> float:
     """The contrast of the outline a focused control shows against what is behind it (WCAG: 3:1)."""
     locator.focus()
-    width, colour, bg = locator.evaluate("""el => {
+    width, colour = locator.evaluate("""el => {
         const s = getComputedStyle(el);
-        let node = el.parentElement, bg = 'rgb(255, 255, 255)';
-        while (node) {
-            const c = getComputedStyle(node).backgroundColor;
-            if (c && c !== 'transparent' && !/rgba\\(.*, 0\\)$/.test(c)) { bg = c; break; }
-            node = node.parentElement;
-        }
-        return [s.outlineStyle === 'none' ? 0 : parseFloat(s.outlineWidth), s.outlineColor, bg];
+        return [s.outlineStyle === 'none' ? 0 : parseFloat(s.outlineWidth), s.outlineColor];
     }""")
     assert width >= 2, f"no focus ring ({width} px)"
-    high, low = sorted((_luminance(_rgba(colour)[:3]), _luminance(_rgba(bg)[:3])), reverse=True)
+    high, low = sorted((_luminance(_rgba(colour)[:3]), _luminance(behind(locator.locator("xpath=..")))), reverse=True)
     return (high + 0.05) / (low + 0.05)
 
 
@@ -367,6 +376,28 @@ def test_file_notebook_sends_clears_and_refuses_a_large_choice(browser, lab, tmp
     path_box.press("Enter")  # Enter sends here too
     panel.get_by_text("matches ✔").wait_for(timeout=30_000)
     assert (lab["course"] / "demo-uploads" / "великий.bin").read_bytes() == big.read_bytes()
+    page.close()
+
+
+def test_a_failed_check_reads_in_both_themes(browser, lab):
+    """The one line of a failed check, as a student meets it, at 4.5:1 or more on the error background."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell("from socketlab.checks import echo as check\n"
+                                          "def serve_one_client(listener):\n    listener.accept()\n"
+                                          "check.echo_server(serve_one_client, messages=[b'hi'])")]
+    nbformat.write(nb, lab["course"] / "failing-check.ipynb")
+    page = open_and_run_all(browser, lab, "failing-check.ipynb")
+    # the innermost element holding the text (an ANSI colour would be a span of its own)
+    message = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").get_by_text(
+        "✘ sent").first
+    message.wait_for(timeout=30_000)
+    assert message.inner_text().startswith("✘ ") and "Traceback" not in message.inner_text()
+    for theme in THEMES:
+        set_theme(page, theme)
+        assert shown_contrast(message) >= 4.5, theme
     page.close()
 
 
