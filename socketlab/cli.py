@@ -18,7 +18,7 @@ import sys
 from .concurrency import FILE_SERVER_KINDS, SERVER_KINDS
 from .echo import DEFAULT_ECHO_PORT, ReplyTooLong, echo
 from .files import DEFAULT_FILE_PORT, FileClient, TransferError
-from .i18n import _, language_from_environment, retold, use_language
+from .i18n import _, language_from_environment, ngettext, retold, use_language
 from .protocol import LocalProtocolError, ProtocolError, name_problem
 from .server import Server, format_event
 from .streams import LineTooLong
@@ -177,7 +177,7 @@ class progress_bar:
 
 
 def cmd_course(args) -> int:
-    from .course import CourseMissing, copy_course, describe
+    from .course import CourseMissing, copy_course
 
     def student_copy(path) -> bytes:  # a checkout holds the instructor's notebooks, answers included
         import nbformat
@@ -190,8 +190,24 @@ def cmd_course(args) -> int:
         report = copy_course(args.dest, args.lang, student_copy=student_copy)
     except CourseMissing as exc:
         return fail(args, str(exc))
-    print("\n".join(describe(report)))
+    print("\n".join(_course_copied(report)))
     return 1 if report.kept else 0
+
+
+def _course_copied(report) -> list[str]:
+    """What ``socketlab course`` did, in the student's language (course.py speaks none: setup.py loads it by path)."""
+    copied, unchanged = len(report.copied), len(report.unchanged)
+    lines = [ngettext("copied {n} file into {dest}", "copied {n} files into {dest}", copied).format(
+        n=copied, dest=report.dest)]
+    if unchanged:
+        lines.append(ngettext("{n} file was there already, unchanged", "{n} files were there already, unchanged",
+                              unchanged).format(n=unchanged))
+    lines += [_("kept your changed {name}: not overwritten (rename or delete it to get the course's copy)").format(
+        name=name) for name in report.kept]
+    notebooks = sorted(f for f in [*report.copied, *report.unchanged, *report.kept] if f.endswith(".ipynb"))
+    if notebooks:
+        lines.append(_("open it with: {command}").format(command=f"jupyter lab {report.dest / notebooks[0]}"))
+    return lines
 
 
 def cmd_report(args) -> int:

@@ -116,17 +116,3 @@ def copy_course(dest, lang: str = "en", *, student_copy=None) -> CopyReport:
             fout.write(data)
         report.copied.append(target)
     return report
-
-
-def describe(report: CopyReport) -> list[str]:
-    """The lines ``socketlab course`` prints."""
-    lines = [f"copied {len(report.copied)} file(s) into {report.dest}"]
-    if report.unchanged:
-        lines.append(f"{len(report.unchanged)} file(s) were there already, unchanged")
-    for name in report.kept:
-        lines.append(f"kept your changed {name}: not overwritten (rename or delete it to get the course's copy)")
-    notebooks = sorted(f for f in [*report.copied, *report.unchanged, *report.kept] if f.endswith(".ipynb"))
-    if notebooks:
-        first = notebooks[0]
-        lines.append(f"open it with: jupyter lab {report.dest / first}")
-    return lines

@@ -149,18 +149,19 @@ def test_the_ukrainian_notebooks_show_no_english(path, tmp_path):
 
 
 def test_the_command_line_speaks_the_locale(tmp_path):
-    """``socketlab check`` on a released Ukrainian notebook, and ``report`` refusing one never run,
-    with LANG=uk_UA.UTF-8 and no --lang."""
+    """``socketlab check`` on a released Ukrainian notebook, ``report`` refusing one never run, and
+    ``course`` copying the course out, with LANG=uk_UA.UTF-8 and no --lang."""
     env = {**os.environ, "LANG": "uk_UA.UTF-8", "LANGUAGE": "", "LC_ALL": "", "LC_MESSAGES": ""}
     cli = [sys.executable, "-m", "socketlab"]
     subprocess.run(cli + ["release", str(UKRAINIAN), str(tmp_path / "out"), "--no-workflow"], env=env,
                    check=True, capture_output=True, timeout=60)
     said = []
     for args in (["check", "01_echo.ipynb"], ["report", "01_echo.ipynb", "--student", "Шевченко Тарас",
-                                              "--group", "КУІБ-22-1"]):
+                                              "--group", "КУІБ-22-1"], ["course", str(tmp_path / "course")]):
         done = subprocess.run(cli + args, env=env, cwd=tmp_path / "out", capture_output=True, text=True,
                               timeout=240)
         said.append(done.stdout + done.stderr)
     assert "NotImplementedError" in said[0] and "ваш код тут" in said[0], said[0]
+    assert "скопійовано" in said[2], said[2]
     for text in said:
         assert english_in(text) == [], text
