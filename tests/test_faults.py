@@ -29,9 +29,14 @@ def start_file_server(folder, *options, prefix=()):
     """`socketlab file-server` as a child process; returns (process, address) once it listens."""
     proc = subprocess.Popen([*prefix, *CLI, "file-server", "--port", "0", "--dir", str(folder), *options],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    read_line(proc.stdout)  # saving uploads in …
-    line = read_line(proc.stdout)
-    assert "listening on" in line, line
+    try:
+        read_line(proc.stdout)  # saving uploads in …
+        line = read_line(proc.stdout)
+        assert "listening on" in line, line
+    except BaseException:  # a server that never said it listens is not left running
+        proc.kill()
+        proc.communicate(timeout=10)
+        raise
     return proc, ("127.0.0.1", int(line.split("listening on ")[1].split()[0].rsplit(":", 1)[1]))
 
 
