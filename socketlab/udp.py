@@ -1,0 +1,187 @@
+"""A UDP echo server that behaves like a bad network: it drops, duplicates, delays and reorders
+datagrams, at rates a student sets, the same way on every run with the same ``seed``.
+
+Each datagram that arrives gets its fate from the server's own random generator, in the
+order datagrams arrive: lost, or echoed once or twice, now or later (a datagram held back
+by ``reorder`` is overtaken by the next ones). Everything is recorded as :class:`Event`
+records like the TCP servers' (``recv``, ``drop``, ``send``…, with the sender as detail), so
+the course's pictures and monitors read them the same way. One thread serves; it only
+records and sends, and every wait in it is bounded, so ``stop()`` ends it at once.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+import selectors
+import socket
+import threading
+import time
+from typing import Callable
+
+from .i18n import _
+from .server import Event, preview
+
+__all__ = ["LossyUDPServer", "MAX_DATAGRAM"]
+
+MAX_DATAGRAM = 65_507  # the largest UDP payload over IPv4: 65,535 - 8 (UDP header) - 20 (IP header)
+
+
+def _rate(name: str, value) -> float:
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
+        raise ValueError(_("{name} must be a fraction from 0 to 1 (0.3 for 30 %), got {value}").format(
+            name=name, value=repr(value)))
+    return float(value)
+
+
+class LossyUDPServer:
+    """Echoes each datagram to its sender, through a network that loses some of them.
+
+    ``drop``, ``duplicate`` and ``reorder`` are fractions of the datagrams (0.3: 30 %);
+    ``delay`` is the longest extra time a datagram waits before it is echoed (each waits a
+    random time up to it); a reordered one waits ``delay`` plus ``hold`` more.
+    """
+
+    role = "udp-server"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, drop: float = 0.0, duplicate: float = 0.0,
+                 delay: float = 0.0, reorder: float = 0.0, hold: float = 0.05, seed: int = 0):
+        self.drop, self.duplicate, self.reorder = _rate("drop", drop), _rate("duplicate", duplicate), \
+            _rate("reorder", reorder)
+        for name, seconds in (("delay", delay), ("hold", hold)):
+            if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or not 0 <= seconds <= 10:
+                raise ValueError(_("{name} must be a number of seconds from 0 to 10, got {value}").format(
+                    name=name, value=repr(seconds)))
+        self.delay, self.hold = float(delay), float(hold)
+        self.host, self.port = host, port
+        self._random = random.Random(seed)
+        self._events: list[Event] = []
+        self._listeners: list[Callable[[Event], None]] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._t0 = time.monotonic()
+        self._count = 0  # datagrams received
+
+    # ---- running -------------------------------------------------------------
+
+    def start(self) -> "LossyUDPServer":
+        if self._sock is not None:
+            raise RuntimeError(_("this server has already been started: create a new one"))
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self._sock.bind((self.host, self.port))
+        except OSError:
+            self._sock.close()
+            raise
+        self._sock.setblocking(False)
+        self._t0 = time.monotonic()
+        self._log(0, "listen", detail="{}:{}".format(*self.address))
+        self._thread = threading.Thread(target=self._serve, name="udp-server", daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def address(self) -> tuple[str, int]:
+        if self._sock is None:
+            raise RuntimeError(_("the server is not started: start it first (server.start())"))
+        return self._sock.getsockname()[:2]
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._sock is not None:
+            self._sock.close()
+
+    def __enter__(self) -> "LossyUDPServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _serve(self) -> None:
+        due: list[tuple[float, int, int, bytes, tuple]] = []  # (when, order, datagram, data, peer): echoes due
+        order = 0
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._sock, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                wait = min(max(due[0][0] - time.monotonic(), 0.0), 0.05) if due else 0.05
+                if selector.select(wait):
+                    for when, n, data, peer in self._fates():
+                        heapq.heappush(due, (when, order, n, data, peer))
+                        order += 1
+                while due and due[0][0] <= time.monotonic():
+                    _when, _order, n, data, peer = heapq.heappop(due)
+                    self._echo(n, data, peer)
+        self._log(0, "stop", detail=_("{n} datagrams received").format(n=self._count))
+
+    def _fates(self):
+        """What happens to each datagram waiting now: (when to echo it, its number, data, sender), none if dropped."""
+        while True:
+            try:
+                data, peer = self._sock.recvfrom(MAX_DATAGRAM + 1)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. a port-unreachable report from an earlier echo: not fatal
+                self._log(0, "error", detail=f"{type(exc).__name__}: {exc}")
+                return
+            self._count += 1
+            n = self._count
+            sender = f"{peer[0]}:{peer[1]}"
+            self._log(n, "recv", len(data), f"{sender} {preview(data)}")
+            # Every datagram draws the same four numbers, whatever the rates: one rate's change
+            # leaves the other fates of a seeded run as they were.
+            lost, twice, late, wait = (self._random.random() for _ in range(4))
+            if lost < self.drop:
+                self._log(n, "drop", len(data), sender)
+                continue
+            when = time.monotonic() + wait * self.delay + (self.delay + self.hold if late < self.reorder else 0.0)
+            yield when, n, data, peer
+            if twice < self.duplicate:
+                yield when + 0.001, n, data, peer
+
+    def _echo(self, n: int, data: bytes, peer) -> None:
+        try:
+            self._sock.sendto(data, peer)
+        except OSError as exc:
+            self._log(0, "error", detail=f"{type(exc).__name__}: {exc}")
+            return
+        self._log(n, "send", len(data), f"{peer[0]}:{peer[1]}")
+
+    # ---- events (as the TCP servers keep them) ---------------------------------
+
+    def clock(self) -> float:
+        return time.monotonic() - self._t0
+
+    def _log(self, client_id: int, kind: str, nbytes: int = 0, detail: str = "") -> None:
+        event = Event(round(self.clock(), 6), client_id, kind, nbytes, detail)
+        with self._lock:
+            self._events.append(event)
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:
+                pass  # a broken listener must never stop the server
+
+    @property
+    def events(self) -> list[Event]:
+        with self._lock:
+            return list(self._events)
+
+    def subscribe(self, listener: Callable[[Event], None]) -> Callable[[], None]:
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+        return unsubscribe
