@@ -69,6 +69,15 @@ def kind_label(kind: str) -> str:
     return _(_KIND_LABELS[kind]) if kind in _KIND_LABELS else kind
 
 
+def notify(listeners, event: Event) -> None:
+    """Hand ``event`` to each listener, in the thread that recorded it."""
+    for listener in listeners:
+        try:
+            listener(event)
+        except Exception:
+            pass  # a broken listener must never break the server
+
+
 def from_peer(peer) -> str:
     """An accept event's detail: who connected."""
     return _("from {address}").format(address=f"{peer[0]}:{peer[1]}")
@@ -490,11 +499,7 @@ class Server:
         with self._events_lock:
             self._events.append(event)
             listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(event)
-            except Exception:
-                pass  # a broken listener must never break the server
+        notify(listeners, event)
         return event
 
     @property

@@ -11,6 +11,7 @@ records and sends, and every wait in it is bounded, so ``stop()`` ends it at onc
 
 from __future__ import annotations
 
+import collections
 import heapq
 import math
 import random
@@ -21,7 +22,7 @@ import time
 from typing import Callable
 
 from .i18n import _
-from .server import Event, preview
+from .server import Event, Server, preview
 
 __all__ = ["LossyUDPServer", "MAX_DATAGRAM"]
 
@@ -46,7 +47,8 @@ class LossyUDPServer:
     role = "udp-server"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, drop: float = 0.0, duplicate: float = 0.0,
-                 delay: float = 0.0, reorder: float = 0.0, hold: float = 0.05, seed: int = 0):
+                 delay: float = 0.0, reorder: float = 0.0, hold: float = 0.05, seed: int = 0,
+                 log_size: int = 10_000):
         self.drop, self.duplicate, self.reorder = _rate("drop", drop), _rate("duplicate", duplicate), \
             _rate("reorder", reorder)
         for name, seconds in (("delay", delay), ("hold", hold)):
@@ -56,9 +58,9 @@ class LossyUDPServer:
         self.delay, self.hold = float(delay), float(hold)
         self.host, self.port = host, port
         self._random = random.Random(seed)
-        self._events: list[Event] = []
+        self._events: collections.deque[Event] = collections.deque(maxlen=log_size)  # the newest, as Server's
         self._listeners: list[Callable[[Event], None]] = []
-        self._lock = threading.Lock()
+        self._events_lock = threading.Lock()
         self._stopping = threading.Event()
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -78,7 +80,7 @@ class LossyUDPServer:
             raise
         self._sock.setblocking(False)
         self._t0 = time.monotonic()
-        self._log(0, "listen", detail="{}:{}".format(*self.address))
+        self.log(0, "listen", detail="{}:{}".format(*self.address))
         self._thread = threading.Thread(target=self._serve, name="udp-server", daemon=True)
         self._thread.start()
         return self
@@ -120,7 +122,7 @@ class LossyUDPServer:
                 while due and due[0][0] <= time.monotonic():
                     _when, _order, n, data, peer = heapq.heappop(due)
                     self._echo(n, data, peer)
-        self._log(0, "stop", detail=_("{n} datagrams received").format(n=self._count))
+        self.log(0, "stop", detail=_("{n} datagrams received").format(n=self._count))
 
     def _fates(self):
         """What happens to each datagram waiting now: (when to echo it, its number, data, sender), none if dropped."""
@@ -130,17 +132,17 @@ class LossyUDPServer:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # e.g. a port-unreachable report from an earlier echo: not fatal
-                self._log(0, "error", detail=f"{type(exc).__name__}: {exc}")
+                self.log(0, "error", detail=f"{type(exc).__name__}: {exc}")
                 return
             self._count += 1
             n = self._count
             sender = f"{peer[0]}:{peer[1]}"
-            self._log(n, "recv", len(data), f"{sender} {preview(data)}")
+            self.log(n, "recv", len(data), f"{sender} {preview(data)}")
             # Every datagram draws the same four numbers, whatever the rates: one rate's change
             # leaves the other fates of a seeded run as they were.
             lost, twice, late, wait = (self._random.random() for _ in range(4))
             if lost < self.drop:
-                self._log(n, "drop", len(data), sender)
+                self.log(n, "drop", len(data), sender)
                 continue
             when = time.monotonic() + wait * self.delay + (self.delay + self.hold if late < self.reorder else 0.0)
             yield when, n, data, peer
@@ -151,37 +153,17 @@ class LossyUDPServer:
         try:
             self._sock.sendto(data, peer)
         except OSError as exc:
-            self._log(0, "error", detail=f"{type(exc).__name__}: {exc}")
+            self.log(0, "error", detail=f"{type(exc).__name__}: {exc}")
             return
-        self._log(n, "send", len(data), f"{peer[0]}:{peer[1]}")
+        self.log(n, "send", len(data), f"{peer[0]}:{peer[1]}")
 
     # ---- events (as the TCP servers keep them) ---------------------------------
 
     def clock(self) -> float:
         return time.monotonic() - self._t0
 
-    def _log(self, client_id: int, kind: str, nbytes: int = 0, detail: str = "") -> None:
-        event = Event(round(self.clock(), 6), client_id, kind, nbytes, detail)
-        with self._lock:
-            self._events.append(event)
-            listeners = list(self._listeners)
-        for listener in listeners:
-            try:
-                listener(event)
-            except Exception:
-                pass  # a broken listener must never stop the server
-
-    @property
-    def events(self) -> list[Event]:
-        with self._lock:
-            return list(self._events)
-
-    def subscribe(self, listener: Callable[[Event], None]) -> Callable[[], None]:
-        with self._lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-        return unsubscribe
+    # The TCP servers' own: the same attributes (_events, _events_lock, _listeners), the same code.
+    log = Server.log
+    events = Server.events
+    clear_events = Server.clear_events
+    subscribe = Server.subscribe
