@@ -73,8 +73,16 @@ def _picture_class():
             self.savefig(buffer, format="png", dpi=DPI, facecolor=PAPER)
             return buffer.getvalue()
 
+        def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+            # One drawing for both: the notebook shows the HTML, the PNG is kept for other readers.
+            png = self._repr_png_()
+            return {"text/html": self._html(png), "image/png": png}
+
         def _repr_html_(self) -> str:
-            png = base64.b64encode(self._repr_png_()).decode("ascii")
+            return self._html(self._repr_png_())
+
+        def _html(self, png: bytes) -> str:
+            png = base64.b64encode(png).decode("ascii")
             width, height = (round(v * DPI) for v in self.get_size_inches())
             # a div, not a pre: JupyterLab's rules for an output's pre break words anywhere
             summary = html.escape(_("The picture in words"))

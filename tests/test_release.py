@@ -69,3 +69,15 @@ def test_the_release_command_names_the_other_edition(tmp_path, capsys):
     said = capsys.readouterr().out
     assert f"socketlab release {notebooks / 'uk'} OUT_DIR" in said
     assert sorted(p.name for p in (tmp_path / "out").glob("*.ipynb")) == sorted(p.name for p in notebooks.glob("*.ipynb"))
+
+
+def test_every_check_name_of_the_notebooks_is_in_the_catalogue():
+    """`socketlab check` shows a check's name in the edition's language only if it is marked for the catalogue."""
+    from pathlib import Path
+
+    from socketlab.instructor.selfcheck import CHECK_NAMES
+
+    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
+    names = {c.metadata.get("name") for path in notebooks.glob("*.ipynb")
+             for c in check_cells(nbformat.read(path, as_version=4))}
+    assert names and names <= set(CHECK_NAMES), sorted(names - set(CHECK_NAMES))

@@ -31,7 +31,6 @@ __all__ = ["STUB", "stub", "edition_language", "editions", "strip_solutions", "s
            "release_notebook", "release", "classroom_workflow", "WORKFLOW_PATH", "RESULTS_FILE"]
 
 YOUR_CODE_HERE = N_("your code here")
-STUB = f'raise NotImplementedError("{YOUR_CODE_HERE}")'  # the English edition's
 WORKFLOW_PATH = ".github/workflows/classroom.yml"
 RESULTS_FILE = ".socketlab-results.json"
 _SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)", re.M | re.S)
@@ -43,9 +42,11 @@ def stub(lang: str = "en") -> str:
     return f"raise NotImplementedError({json.dumps(translated(YOUR_CODE_HERE, lang), ensure_ascii=False)})"
 
 
-def strip_solutions(source: str, lang: str = "en") -> str:
-    """Replace every solution region with a stub, indented like the region."""
-    line = stub(lang)
+STUB = stub()  # the English edition's
+
+
+def strip_solutions(source: str, line: str = STUB) -> str:
+    """Replace every solution region with a stub (``line``: :func:`stub` of the edition), indented like the region."""
     return _SOLUTION.sub(lambda m: f"{m.group(1)}{line}{m.group(2)}", source)
 
 
@@ -91,12 +92,12 @@ def check_cells(nb) -> list:
 def release_notebook(nb):
     """A student copy: solutions replaced by stubs, hidden tests removed, outputs cleared."""
     nb = nbformat.from_dict(nb)  # a deep copy
-    lang = edition_language(nb)
+    line = stub(edition_language(nb))  # looked up once, not for every cell
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         if "solution" in tags(cell):
-            cell.source = strip_solutions(cell.source, lang)
+            cell.source = strip_solutions(cell.source, line)
         if "check" in tags(cell):
             cell.source = strip_hidden_tests(cell.source)
         cell.outputs = []
