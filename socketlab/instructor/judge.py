@@ -256,9 +256,10 @@ class Judge:
                     continue
                 conn.settimeout(None)
                 self.session = _Session(Link(conn))
-                self.worker = threading.Thread(target=self._judge, args=(self.session, self.plan),
-                                               name="judge-check", daemon=True)
-                self.worker.start()
+                worker = threading.Thread(target=self._judge, args=(self.session, self.plan),
+                                          name="judge-check", daemon=True)
+                worker.start()
+                self.worker = worker  # only once started: a reader outside the lock may join it at once
 
     def _from_kernel(self, conn: socket.socket) -> bool:
         """Whether the peer is the kernel itself (not a program it started to stand in the agent's place)."""
