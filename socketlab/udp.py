@@ -12,6 +12,7 @@ records and sends, and every wait in it is bounded, so ``stop()`` ends it at onc
 from __future__ import annotations
 
 import collections
+import dataclasses
 import heapq
 import math
 import random
@@ -19,14 +20,16 @@ import selectors
 import socket
 import threading
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
+from . import server as _servers
 from .i18n import _
 from .server import Event, Server, preview
 
-__all__ = ["LossyUDPServer", "MAX_DATAGRAM"]
+__all__ = ["LossyUDPServer", "MAX_DATAGRAM", "FATES", "Ping", "ping", "request"]
 
 MAX_DATAGRAM = 65_507  # the largest UDP payload over IPv4: 65,535 - 8 (UDP header) - 20 (IP header)
+FATES = ("echo", "drop", "twice", "late")  # echoed; lost; echoed twice; echoed after `delay + hold` s
 
 
 def _rate(name: str, value) -> float:
@@ -41,14 +44,18 @@ class LossyUDPServer:
 
     ``drop``, ``duplicate`` and ``reorder`` are fractions of the datagrams (0.3: 30 %);
     ``delay`` is the longest extra time a datagram waits before it is echoed (each waits a
-    random time up to it); a reordered one waits ``delay`` plus ``hold`` more.
+    random time up to it); a reordered one waits ``delay`` plus ``hold`` more.  ``fates``
+    decides the first datagrams one by one instead (one of :data:`FATES` each: what a check
+    needs to happen, happens, whatever the seed); the rest draw theirs at random.  The rates
+    may be changed while it runs (a slider panel does).  Starting a server with the ``name``
+    of a running one stops that one first, as the TCP servers do.
     """
 
     role = "udp-server"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, drop: float = 0.0, duplicate: float = 0.0,
                  delay: float = 0.0, reorder: float = 0.0, hold: float = 0.05, seed: int = 0,
-                 log_size: int = 10_000):
+                 fates: Sequence[str] = (), name: str = "udp-server", log_size: int = 10_000):
         self.drop, self.duplicate, self.reorder = _rate("drop", drop), _rate("duplicate", duplicate), \
             _rate("reorder", reorder)
         for name, seconds in (("delay", delay), ("hold", hold)):
@@ -56,7 +63,12 @@ class LossyUDPServer:
                 raise ValueError(_("{name} must be a number of seconds from 0 to 10, got {value}").format(
                     name=name, value=repr(seconds)))
         self.delay, self.hold = float(delay), float(hold)
-        self.host, self.port = host, port
+        unknown = [f for f in fates if f not in FATES]
+        if unknown:
+            raise ValueError(_("a fate is one of {fates}, got {value}").format(fates=", ".join(FATES),
+                                                                              value=repr(unknown[0])))
+        self.fates = list(fates)
+        self.host, self.port, self.name = host, port, name
         self._random = random.Random(seed)
         self._events: collections.deque[Event] = collections.deque(maxlen=log_size)  # the newest, as Server's
         self._listeners: list[Callable[[Event], None]] = []
@@ -72,12 +84,19 @@ class LossyUDPServer:
     def start(self) -> "LossyUDPServer":
         if self._sock is not None:
             raise RuntimeError(_("this server has already been started: create a new one"))
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            self._sock.bind((self.host, self.port))
-        except OSError:
-            self._sock.close()
-            raise
+        with _servers._naming_lock:
+            with _servers._registry_lock:
+                old = _servers._registry.get(self.name)
+            if old is not None and old is not self:
+                old.stop()
+            self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                self._sock.bind((self.host, self.port))
+            except OSError:
+                self._sock.close()
+                raise
+            with _servers._registry_lock:
+                _servers._registry[self.name] = self
         self._sock.setblocking(False)
         self._t0 = time.monotonic()
         self.log(0, "listen", detail="{}:{}".format(*self.address))
@@ -101,6 +120,9 @@ class LossyUDPServer:
             self._thread.join(timeout)
         if self._sock is not None:
             self._sock.close()
+        with _servers._registry_lock:
+            if _servers._registry.get(self.name) is self:
+                del _servers._registry[self.name]
 
     def __enter__(self) -> "LossyUDPServer":
         return self.start()
@@ -141,12 +163,16 @@ class LossyUDPServer:
             # Every datagram draws the same four numbers, whatever the rates: one rate's change
             # leaves the other fates of a seeded run as they were.
             lost, twice, late, wait = (self._random.random() for _ in range(4))
-            if lost < self.drop:
+            fate = self.fates[n - 1] if n <= len(self.fates) else None
+            if fate == "drop" or (fate is None and lost < self.drop):
                 self.log(n, "drop", len(data), sender)
                 continue
-            when = time.monotonic() + wait * self.delay + (self.delay + self.hold if late < self.reorder else 0.0)
+            if fate is not None:
+                twice, late, wait = (0.0 if fate == "twice" else 1.0), (0.0 if fate == "late" else 1.0), 1.0
+            when = time.monotonic() + wait * self.delay + (self.delay + self.hold if late < self.reorder or
+                                                           fate == "late" else 0.0)
             yield when, n, data, peer
-            if twice < self.duplicate:
+            if twice < self.duplicate or fate == "twice":
                 yield when + 0.001, n, data, peer
 
     def _echo(self, n: int, data: bytes, peer) -> None:
@@ -167,3 +193,75 @@ class LossyUDPServer:
     events = Server.events
     clear_events = Server.clear_events
     subscribe = Server.subscribe
+
+
+# ---- the course's own clients: a pinger, and a request that retries ---------------------------------
+
+
+@dataclasses.dataclass
+class Ping:
+    """One ping: its number, when it left (s, on the ``clock`` given), its round trip (None: lost), and
+    how many replies to it came late or twice (they count for nothing)."""
+
+    seq: int
+    sent: float
+    rtt: float | None
+    strays: int = 0
+
+
+def ping(address, count: int = 10, *, timeout: float = 1.0, clock: Callable[[], float] = time.monotonic) -> list[Ping]:
+    """The classic UDP pinger: ``count`` pings ``Ping <seq> <time>``, one at a time, each waiting at most
+    ``timeout`` s for its echo. A reply to an earlier ping (late, or a duplicate) is not this one's."""
+    results: list[Ping] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for seq in range(1, count + 1):
+            sent = time.monotonic()
+            message = f"Ping {seq} {time.time():.6f}".encode()
+            sock.sendto(message, tuple(address))
+            result = Ping(seq, clock(), None)
+            while (left := sent + timeout - time.monotonic()) > 0:
+                sock.settimeout(left)
+                try:
+                    data, peer = sock.recvfrom(MAX_DATAGRAM)
+                except TimeoutError:
+                    break
+                if data == message and peer[:2] == tuple(address)[:2] and result.rtt is None:
+                    result.rtt = time.monotonic() - sent
+                    break
+                _count_stray(results, data)
+            results.append(result)
+    return results
+
+
+def _count_stray(results: list[Ping], data: bytes) -> None:
+    """A reply that is not the one awaited: count it against the ping it answers."""
+    parts = data.split()
+    if len(parts) >= 2 and parts[1].isdigit():
+        for earlier in results:
+            if earlier.seq == int(parts[1]):
+                earlier.strays += 1
+
+
+def request(sock: socket.socket, address, data: bytes, *, first_wait: float = 0.1, attempts: int = 5) -> bytes:
+    """Send ``data`` to an echo server and return its echo, over a network that loses datagrams.
+
+    Each attempt waits twice as long as the one before (0.1, 0.2, 0.4… s); a reply counts only if it
+    comes from ``address`` and carries this request's id (an echo of an earlier request, late or
+    duplicated, is skipped). Raises ``TimeoutError`` after ``attempts`` attempts.
+    """
+    request_id = f"{random.getrandbits(64):016x}".encode()
+    message = request_id + b" " + data
+    wait = first_wait
+    for _attempt in range(attempts):
+        sock.sendto(message, address)
+        deadline = time.monotonic() + wait
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                reply, peer = sock.recvfrom(MAX_DATAGRAM)
+            except TimeoutError:
+                break
+            if peer[:2] == tuple(address)[:2] and reply.startswith(request_id + b" "):
+                return reply[len(request_id) + 1:]
+        wait *= 2
+    raise TimeoutError(_("no reply after {n} attempts").format(n=attempts))
