@@ -79,6 +79,17 @@ class LossyUDPServer:
         self._t0 = time.monotonic()
         self._count = 0  # datagrams received
 
+    def configure(self, *, drop: float | None = None, duplicate: float | None = None, delay: float | None = None,
+                  reorder: float | None = None, seed: int | None = None) -> None:
+        """Change the rates while it runs (each checked as in the constructor); a seed starts its draws anew."""
+        fresh = LossyUDPServer(drop=self.drop if drop is None else drop,
+                               duplicate=self.duplicate if duplicate is None else duplicate,
+                               delay=self.delay if delay is None else delay,
+                               reorder=self.reorder if reorder is None else reorder, hold=self.hold)
+        self.drop, self.duplicate, self.delay, self.reorder = fresh.drop, fresh.duplicate, fresh.delay, fresh.reorder
+        if seed is not None:
+            self._random = random.Random(seed)
+
     # ---- running -------------------------------------------------------------
 
     def start(self) -> "LossyUDPServer":

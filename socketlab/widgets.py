@@ -23,8 +23,9 @@ from .i18n import _, retold
 from .plots import bytes_in
 from .protocol import ProtocolError
 from .server import Event, Server, address_of, format_event, preview
+from .udp import LossyUDPServer, ping
 
-__all__ = ["EchoPanel", "ServerMonitor", "FileSendPanel", "SocketTable"]
+__all__ = ["EchoPanel", "ServerMonitor", "FileSendPanel", "SocketTable", "LossPanel"]
 
 OK_MARK, ERROR_MARK = "✔", "✘"
 # JupyterLab's own theme colours, so that results read in the light and the dark theme:
@@ -439,3 +440,44 @@ class SocketTable(_Panel):
 
     def stop(self) -> None:
         self._stop.set()
+
+
+class LossPanel(_Panel):
+    """Sliders for a :class:`~socketlab.udp.LossyUDPServer`'s loss, duplicates, delay and reordering, a seed,
+    and a Ping button: ``count`` pings with a ``timeout``, told ping by ping and summed up."""
+
+    def __init__(self, server: LossyUDPServer, *, count: int = 10, timeout: float = 0.5):
+        self.server, self.timeout, self.results = server, timeout, []
+        percent = dict(min=0, max=100, step=5, readout_format="d", style=_LABEL_FITS, continuous_update=False)
+        self.drop = w.IntSlider(value=round(server.drop * 100), description=_("lost, %"), **percent)
+        self.duplicate = w.IntSlider(value=round(server.duplicate * 100), description=_("duplicated, %"), **percent)
+        self.reorder = w.IntSlider(value=round(server.reorder * 100), description=_("late, %"), **percent)
+        self.delay = w.IntSlider(value=round(server.delay * 1000), min=0, max=400, step=10,
+                                 description=_("delay up to, ms"), style=_LABEL_FITS, continuous_update=False)
+        self.seed = w.IntText(value=0, description=_("seed"), style=_LABEL_FITS, layout=w.Layout(width="12em"))
+        self.count = w.IntSlider(value=count, min=1, max=50, description=_("pings"), style=_LABEL_FITS)
+        self.button = w.Button(description=_("Ping"), button_style="primary", icon="bolt", layout=_fits())
+        self.output = _Status()
+        self.button.on_click(lambda _: self.ping())
+        host, port = server.address
+        title = w.HTML(_title(_("A network that loses datagrams"), host, port))
+        self.widget = _panel([title, w.HBox([self.drop, self.duplicate]), w.HBox([self.reorder, self.delay]),
+                              w.HBox([self.count, self.seed, self.button]), self.output])
+
+    def ping(self, count: int | None = None) -> list:
+        """Set the server's rates from the sliders, send the pings; returns them (``Ping`` each)."""
+        self.server.configure(drop=self.drop.value / 100, duplicate=self.duplicate.value / 100,
+                              reorder=self.reorder.value / 100, delay=self.delay.value / 1000, seed=self.seed.value)
+        try:
+            self.results = ping(self.server.address, count or self.count.value, timeout=self.timeout)
+        except OSError as exc:
+            self.output.value = _line(_problem(exc), ERROR)
+            return []
+        lines = [_("ping {seq}: {rtt:.2f} ms").format(seq=p.seq, rtt=p.rtt * 1000) if p.rtt is not None else
+                 _("ping {seq}: no reply within {timeout:g} s").format(seq=p.seq, timeout=self.timeout)
+                 for p in self.results]
+        lost = sum(p.rtt is None for p in self.results)
+        summary = _("{sent} sent, {got} received, {lost:.0%} lost").format(
+            sent=len(self.results), got=len(self.results) - lost, lost=lost / max(len(self.results), 1))
+        self.output.value = _line(summary, TEXT) + "".join(_line(x, TEXT) for x in lines)
+        return self.results
