@@ -22,6 +22,7 @@ from .i18n import _, language_from_environment, ngettext, retold, use_language
 from .protocol import LocalProtocolError, ProtocolError, name_problem
 from .server import Server, format_event
 from .streams import LineTooLong
+from .udp import DEFAULT_UDP_PORT, LossyUDPServer, ping
 
 __all__ = ["main"]
 
@@ -111,6 +112,32 @@ def cmd_echo(args) -> int:
     except (OSError, EOFError) as exc:
         return fail(args, network_error(exc, args.host, args.port))
     print(reply)
+    return 0
+
+
+def cmd_udp_server(args) -> int:
+    try:
+        server = LossyUDPServer(args.host, args.port, drop=args.drop, duplicate=args.duplicate, delay=args.delay,
+                                reorder=args.reorder, seed=args.seed)
+    except ValueError as exc:
+        return fail(args, str(exc))
+    warn_if_reachable(args)
+    return serve_until_interrupted(server)
+
+
+def cmd_ping(args) -> int:
+    if args.count < 1:
+        return fail(args, _("--count must be at least 1"))
+    try:
+        results = ping((args.host, args.port), args.count, timeout=args.timeout)
+    except OSError as exc:
+        return fail(args, network_error(exc, args.host, args.port))
+    for p in results:
+        print(_("ping {seq}: {rtt:.2f} ms").format(seq=p.seq, rtt=p.rtt * 1000) if p.rtt is not None else
+              _("ping {seq}: no reply within {timeout:g} s").format(seq=p.seq, timeout=args.timeout))
+    lost = sum(p.rtt is None for p in results)
+    print(_("{sent} sent, {got} received, {lost:.0%} lost").format(sent=len(results), got=len(results) - lost,
+                                                                  lost=lost / len(results)))
     return 0
 
 
@@ -293,6 +320,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds for the whole exchange (default: %(default)s)")
     p.add_argument("message", nargs="+", metavar="MESSAGE", help="words to send, joined by spaces")
     p.set_defaults(run=cmd_echo)
+
+    p = commands.add_parser("udp-server", help="run a UDP echo server that loses datagrams on purpose (notebook 05)")
+    address_options(p, DEFAULT_UDP_PORT, "address to listen on; 0 picks a free port")
+    for name, what in (("drop", "lost"), ("duplicate", "echoed twice"), ("reorder", "echoed late")):
+        p.add_argument(f"--{name}", type=float, default=0.0, help=f"fraction of datagrams {what} (default: 0)")
+    p.add_argument("--delay", type=float, default=0.0, help="longest extra wait of an echo, in seconds (default: 0)")
+    p.add_argument("--seed", type=int, default=0, help="the same seed gives the same fates (default: 0)")
+    p.set_defaults(run=cmd_udp_server)
+
+    p = commands.add_parser("ping", help="ping a UDP echo server: round trips and loss (notebook 05)")
+    address_options(p, DEFAULT_UDP_PORT, "server address")
+    p.add_argument("--count", type=int, default=10, help="pings to send (default: %(default)s)")
+    p.add_argument("--timeout", type=positive_seconds, default=1.0, help="seconds to wait for each (default: 1)")
+    p.set_defaults(run=cmd_ping)
 
     p = commands.add_parser("file-server", help="receive files and save them (task 3)")
     address_options(p, DEFAULT_FILE_PORT, "address to listen on; 0 picks a free port")

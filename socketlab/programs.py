@@ -46,8 +46,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def wait_listening(port: int, host: str = "127.0.0.1", timeout: float = 5.0, program: "Program | None" = None) -> bool:
-    """Wait until a socket listens on ``port`` (or ``program`` ended); True if one does.
+def wait_listening(port: int, host: str = "127.0.0.1", timeout: float = 5.0, program: "Program | None" = None,
+                   protocol: str = "tcp") -> bool:
+    """Wait until a socket listens on ``port`` (``protocol="udp"``: is bound to it), or ``program`` ended;
+    True if one does.
 
     It looks without connecting: a probe connection would be a one-client server's only client.
     """
@@ -55,21 +57,22 @@ def wait_listening(port: int, host: str = "127.0.0.1", timeout: float = 5.0, pro
     while time.monotonic() < deadline:
         if program is not None and program.returncode is not None:
             return False
-        if _listening(port, host):
+        if _listening(port, host, protocol):
             return True
         time.sleep(0.05)
     return False
 
 
-def _listening(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether a socket listens on ``port``, without connecting to it (a one-client server stays free)."""
+def _listening(port: int, host: str = "127.0.0.1", protocol: str = "tcp") -> bool:
+    """Whether a socket listens on ``port`` (UDP: is bound to it), without connecting to it (a one-client
+    server stays free)."""
     try:
         import psutil
 
-        return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
-                   for c in psutil.net_connections("tcp"))
+        return any((protocol == "udp" or c.status == psutil.CONN_LISTEN) and c.laddr and c.laddr.port == port
+                   for c in psutil.net_connections(protocol))
     except Exception:  # no right to see every socket (macOS without root): try to bind it instead
-        with socket.socket() as s:
+        with socket.socket(type=socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM) as s:
             try:
                 s.bind((host, port))
             except OSError:
@@ -256,12 +259,13 @@ def _terminal_box(title: str, transcripts: list[Transcript]) -> str:
 
 
 def two_terminals(server_script, client_script, *client_args, runs: int = 1, port: int | None = None,
-                  host: str = "127.0.0.1", cwd=None, name: str = "two-terminals", server_args=()) -> Terminals:
+                  host: str = "127.0.0.1", cwd=None, name: str = "two-terminals", server_args=(),
+                  protocol: str = "tcp") -> Terminals:
     """Start the server script on ``port`` (a free one by default), with ``server_args`` after the host and
-    the port; run the client ``runs`` times against it."""
+    the port; run the client ``runs`` times against it. ``protocol="udp"`` for a UDP server."""
     port = port or free_port(host)
     server = Program(server_script, host, port, *server_args, name=name, cwd=cwd).start()
-    wait_listening(port, host, program=server)
+    wait_listening(port, host, program=server, protocol=protocol)
     clients = [run(client_script, host, port, *client_args, cwd=cwd) for _ in range(runs)]
     if server.wait(1.0 if runs == 1 else 0.2) is None:  # a one-client server ends by itself
         server.stop()

@@ -56,7 +56,10 @@ CHECK_NAMES = [N_("echo server: short, empty and large messages"), N_("echo serv
                N_("file client: any text file, byte for byte"), N_("file client: reports a refusal"),
                N_("programs: server3.py and client3.py"),
                N_("thread per client: a slow or crashing client holds up nobody"),
-               N_("asyncio handler: side by side, drained, closed")]
+               N_("asyncio handler: side by side, drained, closed"),
+               N_("UDP echo server: each datagram to its own sender"),
+               N_("pinger: timeouts, and each reply matched to its ping"),
+               N_("request: a doubling wait, and only its own reply"), N_("programs: udp_server.py and udp_client.py")]
 
 # What a result that is not the judge's own word says, in the student's language.
 _STATUS = {"timeout": N_("the time limit ran out"), "skipped": N_("not run: an earlier cell hung or the kernel died"),
