@@ -1,6 +1,6 @@
 """Correct answers as a class writes them: many hands, many habits, every one of them honest.
 
-Second-year students (many of them Ukrainian) answer the 14 exercises of the four notebooks in
+Second-year students (many of them Ukrainian) answer the exercises of the notebooks in
 the styles real students use: logging, type hints, dataclasses, their own helpers and exception
 classes, socketserver, select and selectors, argparse, signal handlers, Ukrainian comments and
 messages, try-it lines at the end of a cell. Every answer is socket code written by hand (only
@@ -2899,6 +2899,316 @@ def one_client(text):
 print(await asyncio.to_thread(one_client, "Привіт, asyncio!"))
 test_server.close()
 await test_server.wait_closed()'''),
+        ],
+    },
+
+    "05_udp.ipynb": {
+        # ---- Exercise 9: udp_echo_server ---------------------------------------------------------
+        "udp-18": [
+            ("logging, while loop", r'''import logging
+
+log = logging.getLogger("udp")
+
+
+def udp_echo_server(sock, count):
+    """Echo count datagrams, each to its own sender."""
+    ### BEGIN SOLUTION
+    served = 0
+    while served < count:
+        data, address = sock.recvfrom(65535)
+        log.info("датаграма %d байт від %s:%s", len(data), *address)
+        sock.sendto(data, address)
+        served += 1
+    ### END SOLUTION'''),
+            ("type hints, constant", r'''import socket
+
+BUFFER = 65_507  # найбільша датаграма IPv4
+
+
+def udp_echo_server(sock: socket.socket, count: int) -> None:
+    """Echo count datagrams, each to its own sender."""
+    ### BEGIN SOLUTION
+    for i in range(count):
+        payload, sender = sock.recvfrom(BUFFER)
+        sent = sock.sendto(payload, sender)
+        assert sent == len(payload)
+    ### END SOLUTION'''),
+            ("recvfrom_into and a counter", r'''def udp_echo_server(sock, count):
+    """Echo count datagrams, each to its own sender."""
+    ### BEGIN SOLUTION
+    buffer = bytearray(65536)
+    stats = {}
+    for _ in range(count):
+        n, address = sock.recvfrom_into(buffer)
+        stats[address] = stats.get(address, 0) + 1
+        sock.sendto(buffer[:n], address)
+    print("клієнти:", len(stats))
+    ### END SOLUTION'''),
+        ],
+        # ---- Exercise 10: ping ---------------------------------------------------------------------
+        "udp-21": [
+            ("own helper and exception", r'''class NoReply(Exception):
+    pass
+
+
+def wait_for(sock, seq, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise NoReply(seq)
+        sock.settimeout(left)
+        try:
+            data, _ = sock.recvfrom(4096)
+        except socket.timeout:
+            raise NoReply(seq)
+        parts = data.split()
+        if len(parts) > 1 and parts[1] == str(seq).encode():
+            return
+
+
+def ping(address, count, timeout=1.0):
+    """Send count pings; return (round-trip times in seconds, None if lost; the lost fraction)."""
+    ### BEGIN SOLUTION
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtts = []
+    try:
+        for seq in range(count):
+            t0 = time.perf_counter()
+            sock.sendto(f"Ping {seq} {time.ctime()}".encode(), address)
+            try:
+                wait_for(sock, seq, timeout)
+                rtts.append(time.perf_counter() - t0)
+            except NoReply:
+                rtts.append(None)
+    finally:
+        sock.close()
+    lost = sum(1 for r in rtts if r is None)
+    return rtts, lost / count
+    ### END SOLUTION'''),
+            ("select and a dict", r'''import select
+
+
+def ping(address: tuple[str, int], count: int, timeout: float = 1.0) -> tuple[list[float | None], float]:
+    """Send count pings; return (round-trip times in seconds, None if lost; the lost fraction)."""
+    ### BEGIN SOLUTION
+    times: dict[int, float | None] = {}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for n in range(1, count + 1):
+            msg = b"Ping %d %.3f" % (n, time.time())
+            start = time.monotonic()
+            s.sendto(msg, address)
+            times[n] = None
+            while True:
+                left = start + timeout - time.monotonic()
+                ready, _, _ = select.select([s], [], [], max(left, 0))
+                if not ready:
+                    break
+                reply, server = s.recvfrom(65535)
+                if reply == msg and server == address:
+                    times[n] = time.monotonic() - start
+                    break
+    rtts = list(times.values())
+    return rtts, rtts.count(None) / len(rtts)
+    ### END SOLUTION'''),
+        ],
+        # ---- Exercise 11: request ------------------------------------------------------------------
+        "udp-24": [
+            ("uuid and a loop of waits", r'''import uuid
+
+
+def request(sock, address, data, first_wait=0.1, attempts=5):
+    """Send data, retrying with a doubling wait; return the reply's data (raise TimeoutError if none)."""
+    ### BEGIN SOLUTION
+    rid = uuid.uuid4().bytes  # 16 байтів
+    for attempt in range(attempts):
+        wait = first_wait * 2 ** attempt
+        sock.sendto(rid + data, address)
+        end = time.monotonic() + wait
+        while time.monotonic() < end:
+            sock.settimeout(max(end - time.monotonic(), 0.001))
+            try:
+                reply, sender = sock.recvfrom(65535)
+            except socket.timeout:
+                break
+            if reply[:16] == rid and sender == address:
+                return reply[16:]
+    raise TimeoutError("сервер не відповів")
+    ### END SOLUTION'''),
+            ("a counter, struct and own exception", r'''import itertools
+import struct
+
+_ids = itertools.count(1)
+
+
+class GaveUp(TimeoutError):
+    """Жодної відповіді після всіх спроб."""
+
+
+def request(sock, address, data: bytes, first_wait: float = 0.1, attempts: int = 5) -> bytes:
+    """Send data, retrying with a doubling wait; return the reply's data (raise TimeoutError if none)."""
+    ### BEGIN SOLUTION
+    header = struct.pack("!I", next(_ids))
+    wait = first_wait
+    for _ in range(attempts):
+        sock.sendto(header + data, address)
+        sock.settimeout(wait)
+        try:
+            while True:
+                reply, _ = sock.recvfrom(65535)
+                if reply[:4] == header:
+                    return reply[4:]
+        except TimeoutError:
+            wait *= 2
+    raise GaveUp(f"{attempts} спроб, відповіді немає")
+    ### END SOLUTION'''),
+        ],
+        # ---- udp_server.py -------------------------------------------------------------------------
+        "udp-28": [
+            ("argparse and logging", r'''%%writefile lab/udp_server.py
+"""Task 5: a UDP echo server. It sends each datagram back to its sender, until it is stopped.
+
+Run:  python lab/udp_server.py [HOST] [PORT]          (defaults: 127.0.0.1 65433)
+"""
+import argparse
+import logging
+import socket
+
+### BEGIN SOLUTION
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("host", nargs="?", default="127.0.0.1")
+parser.add_argument("port", nargs="?", type=int, default=65433)
+args = parser.parse_args()
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind((args.host, args.port))
+logging.info("UDP-сервер слухає %s:%d", args.host, args.port)
+try:
+    while True:
+        data, addr = sock.recvfrom(65535)
+        logging.info("%d байт від %s", len(data), addr)
+        sock.sendto(data, addr)
+except KeyboardInterrupt:
+    pass
+finally:
+    sock.close()
+### END SOLUTION'''),
+            ("socketserver", r'''%%writefile lab/udp_server.py
+"""Task 5: a UDP echo server. It sends each datagram back to its sender, until it is stopped.
+
+Run:  python lab/udp_server.py [HOST] [PORT]          (defaults: 127.0.0.1 65433)
+"""
+import socket
+import socketserver
+import sys
+
+HOST = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
+PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 65433
+
+### BEGIN SOLUTION
+class Echo(socketserver.BaseRequestHandler):
+    def handle(self):
+        data, sock = self.request
+        sock.sendto(data, self.client_address)
+
+
+class Server(socketserver.UDPServer):
+    max_packet_size = 65535
+
+
+with Server((HOST, PORT), Echo) as server:
+    print("сервер працює", flush=True)
+    server.serve_forever()
+### END SOLUTION'''),
+        ],
+        # ---- udp_client.py -------------------------------------------------------------------------
+        "udp-29": [
+            ("functions, Ukrainian output", r'''%%writefile lab/udp_client.py
+"""Task 5a: a UDP pinger. It sends COUNT pings with a 1 s timeout and prints each round trip and the loss.
+
+Run:  python lab/udp_client.py [HOST] [PORT] [COUNT]   (defaults: 127.0.0.1 65433 10)
+"""
+import socket
+import sys
+import time
+
+HOST = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
+PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 65433
+COUNT = int(sys.argv[3]) if len(sys.argv) > 3 else 10
+
+### BEGIN SOLUTION
+def one_ping(sock, n):
+    message = f"Ping {n} {time.time()}".encode()
+    start = time.perf_counter()
+    sock.sendto(message, (HOST, PORT))
+    while True:
+        left = start + 1.0 - time.perf_counter()
+        if left <= 0:
+            return None
+        sock.settimeout(left)
+        try:
+            reply, _ = sock.recvfrom(65535)
+        except socket.timeout:
+            return None
+        if reply == message:
+            return (time.perf_counter() - start) * 1000
+
+
+def main():
+    got = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for n in range(1, COUNT + 1):
+            ms = one_ping(sock, n)
+            if ms is None:
+                print(f"ping {n}: час очікування вичерпано")
+            else:
+                got += 1
+                print(f"ping {n}: {ms:.1f} мс")
+    lost = (COUNT - got) / COUNT * 100
+    print(f"Надіслано {COUNT}, отримано {got}, втрачено {lost:.1f}%")
+
+
+if __name__ == "__main__":
+    main()
+### END SOLUTION'''),
+            ("sequence numbers, statistics", r'''%%writefile lab/udp_client.py
+"""Task 5a: a UDP pinger. It sends COUNT pings with a 1 s timeout and prints each round trip and the loss.
+
+Run:  python lab/udp_client.py [HOST] [PORT] [COUNT]   (defaults: 127.0.0.1 65433 10)
+"""
+import socket
+import statistics
+import sys
+import time
+
+HOST = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
+PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 65433
+COUNT = int(sys.argv[3]) if len(sys.argv) > 3 else 10
+
+### BEGIN SOLUTION
+rtts = []
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.settimeout(1.0)
+for seq in range(COUNT):
+    sent_at = time.monotonic()
+    sock.sendto(f"Ping {seq} {sent_at}".encode(), (HOST, PORT))
+    try:
+        while True:
+            data, _ = sock.recvfrom(65535)
+            if data.split()[1] == str(seq).encode():
+                rtts.append(time.monotonic() - sent_at)
+                print(f"Reply {seq}: rtt={rtts[-1] * 1000:.3f} ms")
+                break
+            sock.settimeout(max(sent_at + 1.0 - time.monotonic(), 0.001))
+    except socket.timeout:
+        print(f"Request {seq} timed out")
+    sock.settimeout(1.0)
+sock.close()
+if rtts:
+    print(f"min/avg/max = {min(rtts) * 1000:.2f}/{statistics.mean(rtts) * 1000:.2f}/{max(rtts) * 1000:.2f} ms")
+print(f"{COUNT} packets transmitted, {len(rtts)} received, {100 * (COUNT - len(rtts)) // COUNT}% packet loss")
+### END SOLUTION'''),
         ],
     },
 }
