@@ -1,0 +1,296 @@
+"""The wrong answers students write for exercises 12 and 13 (framing, the deadlock), and the one line each
+check gives them; the reference answers and right answers in other styles pass."""
+
+import selectors
+import socket
+import struct
+import threading
+import types
+
+import pytest
+
+from socketlab.checks import CheckFailed, framing as check
+
+
+def as_student(answer, name):
+    return types.FunctionType(answer.__code__, answer.__globals__, name, answer.__defaults__, answer.__closure__)
+
+
+def failure(run, answer, name):
+    with pytest.raises(CheckFailed) as caught:
+        run(as_student(answer, name))
+    message = str(caught.value)
+    assert message.startswith("✘ ") and "socketlab/" not in message, message
+    return message
+
+
+# ---- send_msg --------------------------------------------------------------------------------------
+
+
+def send_msg(sock, data):  # the reference answer
+    sock.sendall(struct.pack("!I", len(data)) + data)
+
+
+def send_msg_in_two(sock: socket.socket, data: bytes) -> None:
+    sock.sendall(len(data).to_bytes(4, "big"))
+    sock.sendall(data)
+
+
+def native_order(sock, data):
+    sock.sendall(struct.pack("I", len(data)) + data)
+
+
+def plain_send(sock, data):
+    sock.send(struct.pack("!I", len(data)) + data)
+
+
+def text_length(sock, data):
+    sock.sendall(f"{len(data)}\n".encode() + data)
+
+
+def two_bytes(sock, data):
+    sock.sendall(struct.pack("!H", len(data) % 65536) + data)
+
+
+WRONG_SENDERS = {native_order: "network byte order", plain_send: "sendall", text_length: "struct.pack('!I'",
+                 two_bytes: "struct.pack('!I'"}
+
+
+@pytest.mark.parametrize("answer", WRONG_SENDERS, ids=lambda f: f.__name__)
+def test_every_wrong_send_msg_fails_with_its_hint(answer):
+    message = failure(check.sender, answer, "send_msg")
+    assert WRONG_SENDERS[answer] in message, message
+
+
+@pytest.mark.parametrize("answer", [send_msg, send_msg_in_two], ids=lambda f: f.__name__)
+def test_right_send_msgs_pass(answer, capsys):
+    check.sender(as_student(answer, "send_msg"))
+    assert "✔" in capsys.readouterr().out
+
+
+# ---- recv_msg --------------------------------------------------------------------------------------
+
+
+def recv_exactly(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError(f"the stream ended after {len(data)} of {n} bytes")
+        data += chunk
+    return data
+
+
+def recv_msg(sock, limit=1_048_576):  # the reference answer
+    first = sock.recv(4)
+    if not first:
+        return None
+    header = first + recv_exactly(sock, 4 - len(first))
+    (size,) = struct.unpack("!I", header)
+    if size > limit:
+        raise ValueError(f"a message of {size} bytes is over the limit of {limit}")
+    return recv_exactly(sock, size)
+
+
+class MessageTooLong(ValueError):
+    pass
+
+
+def recv_msg_with_recv_into(sock: socket.socket, limit: int = 1_048_576) -> bytes | None:
+    """A student's style: recv_into a bytearray, an exception class of their own, EOFError."""
+    header = bytearray(4)
+    view, got = memoryview(header), 0
+    while got < 4:
+        n = sock.recv_into(view[got:])
+        if n == 0:
+            if got == 0:
+                return None
+            raise EOFError("обрив посеред заголовка")
+        got += n
+    size = int.from_bytes(header, "big")
+    if size > limit:
+        raise MessageTooLong(size)
+    body = bytearray()
+    while len(body) < size:
+        chunk = sock.recv(min(65536, size - len(body)))
+        if not chunk:
+            raise EOFError("обрив посеред повідомлення")
+        body += chunk
+    return bytes(body)
+
+
+def no_loop(sock, limit=1_048_576):
+    header = sock.recv(4)
+    if not header:
+        return None
+    (size,) = struct.unpack("!I", header)
+    if size > limit:
+        raise ValueError
+    return sock.recv(size)
+
+
+def body_without_loop(sock, limit=1_048_576):
+    header = recv_exactly(sock, 4) if (first := sock.recv(1)) and False else None
+    first_bytes = first + recv_exactly(sock, 3) if first else b""
+    if not first_bytes:
+        return None
+    (size,) = struct.unpack("!I", first_bytes)
+    if size > limit:
+        raise ValueError
+    return sock.recv(size)
+
+
+def native_recv(sock, limit=1_048_576):
+    first = sock.recv(4)
+    if not first:
+        return None
+    (size,) = struct.unpack("I", first + recv_exactly(sock, 4 - len(first)))
+    if size > limit:
+        raise ValueError("too large")
+    return recv_exactly(sock, size)
+
+
+def limit_after_reading(sock, limit=1_048_576):
+    first = sock.recv(4)
+    if not first:
+        return None
+    (size,) = struct.unpack("!I", first + recv_exactly(sock, 4 - len(first)))
+    data = recv_exactly(sock, size)
+    if size > limit:
+        raise ValueError("too large")
+    return data
+
+
+def no_limit(sock, limit=1_048_576):
+    first = sock.recv(4)
+    if not first:
+        return None
+    (size,) = struct.unpack("!I", first + recv_exactly(sock, 4 - len(first)))
+    return recv_exactly(sock, size)
+
+
+def makefile_each_time(sock, limit=1_048_576):
+    stream = sock.makefile("rb")
+    header = stream.read(4)
+    if not header:
+        return None
+    (size,) = struct.unpack("!I", header)
+    if size > limit:
+        raise ValueError
+    return stream.read(size)
+
+
+def empty_at_the_end(sock, limit=1_048_576):
+    first = sock.recv(4)
+    if not first:
+        return b""
+    (size,) = struct.unpack("!I", first + recv_exactly(sock, 4 - len(first)))
+    if size > limit:
+        raise ValueError
+    return recv_exactly(sock, size)
+
+
+def none_inside(sock, limit=1_048_576):
+    header = b""
+    while len(header) < 4:
+        chunk = sock.recv(4 - len(header))
+        if not chunk:
+            return None
+        header += chunk
+    (size,) = struct.unpack("!I", header)
+    if size > limit:
+        raise ValueError
+    return recv_exactly(sock, size)
+
+
+WRONG_RECEIVERS = {
+    no_loop: "loop until you have exactly",
+    body_without_loop: "loop until you have exactly",
+    native_recv: "network byte order",
+    limit_after_reading: "compare the length with limit first",
+    no_limit: "compare the length with limit first",
+    makefile_each_time: "leave the rest for the next call",
+    empty_at_the_end: "return None",
+    none_inside: "half a message is an error",
+}
+
+
+@pytest.mark.parametrize("answer", WRONG_RECEIVERS, ids=lambda f: f.__name__)
+def test_every_wrong_recv_msg_fails_with_its_hint(answer):
+    message = failure(check.receiver, answer, "recv_msg")
+    assert WRONG_RECEIVERS[answer] in message, message
+
+
+@pytest.mark.parametrize("answer", [recv_msg, recv_msg_with_recv_into], ids=lambda f: f.__name__)
+def test_right_recv_msgs_pass(answer, capsys):
+    check.receiver(as_student(answer, "recv_msg"))
+    assert "✔" in capsys.readouterr().out
+
+
+# ---- exchange ---------------------------------------------------------------------------------------
+
+
+def exchange(sock, data):  # the reference answer: send in a thread while the main thread reads
+    sender = threading.Thread(target=send_msg, args=(sock, data))
+    sender.start()
+    reply = recv_msg(sock, limit=1 << 24)
+    sender.join(10)
+    return reply
+
+
+def exchange_by_selectors(sock, data):
+    out = memoryview(struct.pack("!I", len(data)) + data)
+    got, size = bytearray(), None
+    sock.setblocking(False)
+    with selectors.DefaultSelector() as sel:
+        sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+        while out or size is None or len(got) < size + 4:
+            for _key, events in sel.select(timeout=5):
+                if events & selectors.EVENT_WRITE and out:
+                    out = out[sock.send(out):]
+                    if not out:
+                        sel.modify(sock, selectors.EVENT_READ)
+                if events & selectors.EVENT_READ:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        raise ConnectionError("closed")
+                    got += chunk
+                    if size is None and len(got) >= 4:
+                        size = struct.unpack("!I", got[:4])[0]
+    sock.setblocking(True)
+    return bytes(got[4:])
+
+
+def send_first(sock, data):
+    send_msg(sock, data)
+    return recv_msg(sock, limit=1 << 24)
+
+
+def thread_not_joined(sock, data):
+    threading.Thread(target=send_msg, args=(sock, data), daemon=True).start()
+    return recv_msg(sock, limit=1 << 24)
+
+
+WRONG_EXCHANGES = {send_first: "send in a thread of its own", thread_not_joined: "join the sending thread"}
+
+
+@pytest.mark.parametrize("answer", WRONG_EXCHANGES, ids=lambda f: f.__name__)
+def test_every_wrong_exchange_fails_with_its_hint(answer):
+    message = failure(check.exchanger, answer, "exchange")
+    assert WRONG_EXCHANGES[answer] in message, message
+
+
+@pytest.mark.parametrize("answer", [exchange, exchange_by_selectors], ids=lambda f: f.__name__)
+def test_right_exchanges_pass(answer, capsys):
+    check.exchanger(as_student(answer, "exchange"))
+    assert "✔" in capsys.readouterr().out
+
+
+def test_a_deadlocked_exchange_fails_in_bounded_time_and_leaves_no_thread():
+    import time
+    before = set(threading.enumerate())
+    started = time.monotonic()
+    failure(check.exchanger, send_first, "exchange")
+    assert time.monotonic() - started < 6
+    time.sleep(0.2)
+    assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
