@@ -10,7 +10,9 @@ laid out as the original lab report:
   English edition adds its translation);
 - the student's own sentence or two about it (see below);
 - the student's program for it (``lab/server.py`` for 1, ``client.py`` for 1a, ``server2.py`` for 2,
-  ``server3.py`` for 3, ``client3.py`` for 3a), as the notebook wrote it;
+  ``server3.py`` for 3, ``client3.py`` for 3a), as the notebook wrote it; a student who passes the
+  notebooks beyond the lab too gets their tasks after these (``udp_server.py`` 5, ``udp_client.py``
+  5a, ``framed_server.py`` 6, ``framed_client.py`` 6a);
 - the transcript of its run (a "two terminals" cell's output: one run of a server and a client
   belongs to both their tasks) and the notebook's pictures; the run of a client that sends a file
   (3a) also shows that file, its text clipped to a page's worth.
@@ -51,7 +53,8 @@ _MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[^\n]*\n", re.M)  # the e
 _WRITEFILE = re.compile(r"^%%writefile\s+(?:-a\s+)?(\S+)\s*\n", re.M)
 _PLACEHOLDER = re.compile(r"^\W*(for the report: replace this line|для звіту: замініть цей рядок)", re.I)
 _LABEL = re.compile(r"^\*\*(?:Завдання |Task )?(\d+[a-z]?)\.\*\*\s*")  # **Завдання 1.**, **Task 1.**, **1a.**
-_TASK_OF = {"server.py": "1", "client.py": "1a", "server2.py": "2", "server3.py": "3", "client3.py": "3a"}
+_TASK_OF = {"server.py": "1", "client.py": "1a", "server2.py": "2", "server3.py": "3", "client3.py": "3a",
+            "udp_server.py": "5", "udp_client.py": "5a", "framed_server.py": "6", "framed_client.py": "6a"}
 _SAMPLE_CHARS, _SAMPLE_LINES = 2000, 40  # enough to see what was sent, little enough for one page
 _EDITIONS = {"## Завдання": "uk", "## The task": "en"}  # a notebook's task heading tells its edition
 WORDS = {  # the report's own words, in each edition's language
@@ -194,7 +197,7 @@ def _read_tasks(nb, path: Path, tasks: dict[str, _Task], words: dict) -> None:
 
     runs = [(cell, args) for cell in nb.cells if (args := _terminals_call(cell)) is not None]
     pictures = [c for c in nb.cells if c.cell_type == "code"
-                and re.search(r"\b(sequence_diagram|timelines?|comparison)\(", c.source)]
+                and re.search(r"\b(sequence_diagram|timelines?|comparison|pings|buffers)\(", c.source)]
     if (runs or pictures) and not any(c.get("outputs") for c in [cell for cell, _args in runs] + pictures):
         raise ReportError(_("{name} has no outputs: run it (Run → Run All Cells, then save), "
                             "or pass --execute").format(name=path.name))

@@ -59,7 +59,10 @@ CHECK_NAMES = [N_("echo server: short, empty and large messages"), N_("echo serv
                N_("asyncio handler: side by side, drained, closed"),
                N_("UDP echo server: each datagram to its own sender"),
                N_("pinger: timeouts, and each reply matched to its ping"),
-               N_("request: a doubling wait, and only its own reply"), N_("programs: udp_server.py and udp_client.py")]
+               N_("request: a doubling wait, and only its own reply"), N_("programs: udp_server.py and udp_client.py"),
+               N_("send_msg: a 4-byte big-endian length, then every byte"), N_("recv_msg: any pieces, the limit, the end"),
+               N_("exchange: large messages both ways, no deadlock"),
+               N_("programs: framed_server.py and framed_client.py")]
 
 # What a result that is not the judge's own word says, in the student's language.
 _STATUS = {"timeout": N_("the time limit ran out"), "skipped": N_("not run: an earlier cell hung or the kernel died"),
