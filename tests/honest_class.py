@@ -3211,4 +3211,225 @@ print(f"{COUNT} packets transmitted, {len(rtts)} received, {100 * (COUNT - len(r
 ### END SOLUTION'''),
         ],
     },
+
+    "06_framing.ipynb": {
+        # ---- Exercise 12: recv_exactly, send_msg, recv_msg -----------------------------------------
+        "frame-14": [
+            ("recv_into and own exceptions", r'''class StreamEnded(ConnectionError):
+    """Потік закінчився посеред повідомлення."""
+
+
+class TooLong(ValueError):
+    pass
+
+
+HEADER = struct.Struct("!I")
+
+
+def recv_exactly(sock: socket.socket, n: int) -> bytes:
+    """Exactly n bytes from sock; ConnectionError if the stream ends first."""
+    ### BEGIN SOLUTION
+    buffer = bytearray(n)
+    view = memoryview(buffer)
+    got = 0
+    while got < n:
+        k = sock.recv_into(view[got:])
+        if k == 0:
+            raise StreamEnded(f"отримано {got} з {n} байтів")
+        got += k
+    return bytes(buffer)
+    ### END SOLUTION
+
+
+def send_msg(sock: socket.socket, data: bytes) -> None:
+    """One message: a 4-byte big-endian length, then the bytes."""
+    ### BEGIN SOLUTION
+    sock.sendall(HEADER.pack(len(data)))
+    sock.sendall(data)
+    ### END SOLUTION
+
+
+def recv_msg(sock: socket.socket, limit: int = 1_048_576) -> bytes | None:
+    """The next message; None at the end of the stream."""
+    ### BEGIN SOLUTION
+    first = sock.recv(HEADER.size)
+    if first == b"":
+        return None
+    rest = recv_exactly(sock, HEADER.size - len(first)) if len(first) < HEADER.size else b""
+    (length,) = HEADER.unpack(first + rest)
+    if length > limit:
+        raise TooLong(f"{length} > {limit}")
+    return recv_exactly(sock, length)
+    ### END SOLUTION'''),
+            ("int.from_bytes and a loop", r'''def recv_exactly(sock, n):
+    """Exactly n bytes from sock; ConnectionError if the stream ends first."""
+    ### BEGIN SOLUTION
+    parts, count = [], 0
+    while count < n:
+        part = sock.recv(min(n - count, 65536))
+        if not part:
+            raise EOFError("з'єднання закрито посеред повідомлення")
+        parts.append(part)
+        count += len(part)
+    return b"".join(parts)
+    ### END SOLUTION
+
+
+def send_msg(sock, data):
+    """One message: a 4-byte big-endian length, then the bytes."""
+    ### BEGIN SOLUTION
+    sock.sendall(len(data).to_bytes(4, byteorder="big") + bytes(data))
+    ### END SOLUTION
+
+
+def recv_msg(sock, limit=1_048_576):
+    """The next message; None at the end of the stream."""
+    ### BEGIN SOLUTION
+    header = b""
+    while len(header) < 4:
+        piece = sock.recv(4 - len(header))
+        if not piece:
+            if header:
+                raise ConnectionError("обірваний заголовок")
+            return None
+        header += piece
+    size = int.from_bytes(header, "big")
+    if size > limit:
+        raise ValueError("повідомлення завелике")
+    return recv_exactly(sock, size) if size else b""
+    ### END SOLUTION'''),
+        ],
+        # ---- Exercise 13: exchange -----------------------------------------------------------------
+        "frame-18": [
+            ("ThreadPoolExecutor", r'''from concurrent.futures import ThreadPoolExecutor
+
+
+def exchange(sock, data):
+    """Send data as a framed message while receiving the other side's; return theirs."""
+    ### BEGIN SOLUTION
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        sent = pool.submit(send_msg, sock, data)
+        theirs = recv_msg(sock, limit=64 * 2**20)
+        sent.result(timeout=30)
+    return theirs
+    ### END SOLUTION'''),
+            ("selectors by hand", r'''import selectors
+
+
+def exchange(sock, data):
+    """Send data as a framed message while receiving the other side's; return theirs."""
+    ### BEGIN SOLUTION
+    outgoing = memoryview(struct.pack("!I", len(data)) + data)
+    incoming = bytearray()
+    need = None
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+    try:
+        while len(outgoing) or need is None or len(incoming) < need:
+            events = sel.select(timeout=10)
+            if not events:
+                raise TimeoutError("нічого не відбувається 10 с")
+            for key, mask in events:
+                if mask & selectors.EVENT_WRITE and len(outgoing):
+                    outgoing = outgoing[sock.send(outgoing):]
+                if mask & selectors.EVENT_READ:
+                    chunk = sock.recv(1 << 16)
+                    if not chunk:
+                        raise ConnectionError("співрозмовник закрив з'єднання")
+                    incoming += chunk
+                    if need is None and len(incoming) >= 4:
+                        need = 4 + struct.unpack("!I", incoming[:4])[0]
+            if not len(outgoing):
+                sel.modify(sock, selectors.EVENT_READ)
+    finally:
+        sel.close()
+        sock.settimeout(timeout)
+    return bytes(incoming[4:need])
+    ### END SOLUTION'''),
+        ],
+        # ---- framed_server.py ----------------------------------------------------------------------
+        "frame-22": [
+            ("socketserver and makefile", r'''%%writefile lab/framed_server.py
+"""Task 6: a framed echo server. Each message (a 4-byte big-endian length, then the bytes) is answered with
+itself, framed; clients are served one after another, until the server is stopped.
+
+Run:  python lab/framed_server.py [HOST] [PORT]          (defaults: 127.0.0.1 65434)
+"""
+import socketserver
+import struct
+import sys
+
+HOST = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
+PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 65434
+LIMIT = 1_048_576
+
+### BEGIN SOLUTION
+class FramedEcho(socketserver.StreamRequestHandler):
+    timeout = 10
+
+    def handle(self):
+        while True:
+            header = self.rfile.read(4)      # один файл на все з'єднання: нічого не губиться
+            if len(header) < 4:
+                return
+            (size,) = struct.unpack("!I", header)
+            if size > LIMIT:
+                return
+            body = self.rfile.read(size)
+            if len(body) < size:
+                return
+            self.wfile.write(header + body)
+
+
+class Server(socketserver.TCPServer):
+    allow_reuse_address = True
+
+
+with Server((HOST, PORT), FramedEcho) as server:
+    print(f"сервер на {HOST}:{PORT}", flush=True)
+    server.serve_forever()
+### END SOLUTION'''),
+        ],
+        # ---- framed_client.py ----------------------------------------------------------------------
+        "frame-23": [
+            ("argparse and functions", r'''%%writefile lab/framed_client.py
+"""Task 6a: a framed client. It sends each MESSAGE as a framed message and prints the reply to each.
+
+Run:  python lab/framed_client.py [HOST] [PORT] [MESSAGE...]   (defaults: 127.0.0.1 65434 Привіт)
+"""
+import argparse
+import socket
+import struct
+
+### BEGIN SOLUTION
+def recv_exactly(sock, n):
+    data = b""
+    while len(data) < n:
+        more = sock.recv(n - len(data))
+        if not more:
+            raise ConnectionError("сервер закрив з'єднання")
+        data += more
+    return data
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("host", nargs="?", default="127.0.0.1")
+    parser.add_argument("port", nargs="?", type=int, default=65434)
+    parser.add_argument("messages", nargs="*", default=["Привіт"])
+    args = parser.parse_args()
+    with socket.create_connection((args.host, args.port), timeout=10) as sock:
+        for text in args.messages:
+            payload = text.encode()
+            sock.sendall(struct.pack("!I", len(payload)) + payload)
+            size = struct.unpack("!I", recv_exactly(sock, 4))[0]
+            print("відповідь:", recv_exactly(sock, size).decode())
+
+
+main()
+### END SOLUTION'''),
+        ],
+    },
 }

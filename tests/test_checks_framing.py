@@ -294,3 +294,14 @@ def test_a_deadlocked_exchange_fails_in_bounded_time_and_leaves_no_thread():
     assert time.monotonic() - started < 6
     time.sleep(0.2)
     assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
+
+
+def exchange_with_a_typo(sock, data):
+    sender = threading.Thread(target=send_msg, args=(sock, data), daemon=True)
+    sender.start()
+    return recv_mesage(sock)  # noqa: F821 - the student's typo
+
+
+def test_an_exchange_that_raises_is_told_its_own_error_not_a_deadlock():
+    message = failure(check.exchanger, exchange_with_a_typo, "exchange")
+    assert "NameError" in message and "recv_mesage" in message and "sent first" not in message, message

@@ -295,7 +295,8 @@ def exchanger(exchange, *, size: int = 2_000_000) -> None:
             got = call_student(exchange, theirs, yours, timeout=_STUCK + 4)
         except CheckFailed as failure:
             worker.join(_STUCK + 1)
-            if peer["stuck"] or failure.timed_out:
+            # (an OSError is what a stuck send gets when the peer gives up; any other error is the student's own)
+            if failure.timed_out or (peer["stuck"] and isinstance(failure.error, OSError)):
                 fail(_("both sides sent first: we sent {ours} KB of our {total} KB and waited, and your exchange "
                        "waited too, sending before it read: send in a thread of its own (or with selectors) while "
                        "you read").format(ours=peer["sent"] // 1000, total=len(mine) // 1000))
