@@ -298,7 +298,8 @@ class Server:
             sock.listen(self.backlog)
         except OSError as exc:
             sock.close()
-            holder = next((s.name for s in running_servers() if s._address[1] == self.port), None)
+            holder = next((s.name for s in running_servers() if isinstance(s, Server) and s._address[1] == self.port),
+                          None)  # (a UDP server's port is another port)
             why = f" by the running server {holder!r} (stop it first)" if holder else ""
             raise OSError(
                 exc.errno, f"cannot listen on {self.host}:{self.port}: {exc.strerror}{why}; "

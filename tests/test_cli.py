@@ -413,3 +413,16 @@ def test_read_line_sees_a_line_that_came_together_with_the_one_before():
     finally:
         proc.kill()
         proc.communicate(timeout=10)
+
+
+def test_udp_server_and_ping_report_the_loss():
+    proc, address = start_server("udp-server", "--port", "0", "--drop", "1")
+    try:
+        done = run_cli("ping", "--port", str(address[1]), "--count", "3", "--timeout", "0.2")
+        assert done.returncode == 0, done.stderr
+        assert "ping 3: no reply within 0.2 s" in done.stdout and "3 sent, 0 received, 100% lost" in done.stdout
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    bad = run_cli("udp-server", "--drop", "30")
+    assert bad.returncode != 0 and "fraction from 0 to 1" in bad.stderr

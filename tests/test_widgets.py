@@ -331,3 +331,18 @@ def test_what_a_screen_reader_needs_is_in_the_panels(tmp_path):
         monitor = ServerMonitor(server)
         assert 'role="log" tabindex="0"' in monitor.log.value
         monitor.close()
+
+
+def test_loss_panel_sets_the_rates_and_tells_each_ping():
+    from socketlab.udp import LossyUDPServer
+    from socketlab.widgets import LossPanel
+
+    with LossyUDPServer(name="panel-test") as server:
+        panel = LossPanel(server, count=4, timeout=0.2)
+        panel.drop.value, panel.seed.value = 100, 3
+        results = panel.ping()
+        assert server.drop == 1.0 and [p.rtt for p in results] == [None] * 4
+        assert "4 sent, 0 received, 100% lost" in panel.output.value and 'role="status"' in panel.output.value
+        panel.drop.value = 0
+        panel.button.click()
+        assert all(p.rtt is not None for p in panel.results) and "0% lost" in panel.output.value
