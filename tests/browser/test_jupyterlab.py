@@ -503,3 +503,57 @@ def test_the_lab_report_opens_with_every_task_program_and_transcript(browser, tm
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "report.png"), full_page=False)
     page.close()
+
+
+BEYOND = ("05_udp.ipynb", "06_framing.ipynb")
+
+
+@pytest.mark.parametrize("notebook", [*BEYOND, *(f"uk/{name}" for name in BEYOND)])
+def test_the_notebooks_beyond_the_lab_run_and_read_well(browser, lab, notebook):
+    """05 and 06 in both editions: no error, pictures at their own size with a text alternative, labels that fit,
+    transcripts that read as terminals, and no axe violation in either theme."""
+    page = open_and_run_all(browser, lab, notebook)
+    assert shown_errors(page) == []
+    sizes = pictures_fit(page)
+    assert len(sizes) >= 1
+    for natural, shown in sizes:
+        assert natural <= shown + 1, f"a picture {natural} px wide is shown {shown} px wide"
+    alts = page.locator(".sl-picture img").evaluate_all("imgs => imgs.map(i => i.alt)")
+    assert alts and all(len(alt) > 20 for alt in alts), alts
+    transcripts_read_as_terminals(page)
+    assert labels_cut(page) == []
+    for theme in THEMES:
+        set_theme(page, theme)
+        assert axe_violations(page) == [], theme
+        if notebook == "05_udp.ipynb":
+            save(page.locator(".sl-picture").first, f"pings-{theme}.png")
+            save(page.locator(".sl-panel").first, f"loss-panel-{theme}.png")
+        if notebook == "06_framing.ipynb":
+            save(page.locator(".sl-picture").first, f"deadlock-{theme}.png")
+    page.close()
+
+
+@pytest.mark.parametrize("edition", ["", "uk"], ids=["en", "uk"])
+def test_a_report_of_the_notebooks_beyond_the_lab_has_their_tasks(browser, tmp_path, edition):
+    """A student who picks 05 and 06 for the report gets tasks 5, 5a, 6, 6a, each with its program and run."""
+    import shutil
+
+    from socketlab.report import build_report, write_report
+
+    notebooks = Path(__file__).resolve().parents[2] / "notebooks"
+    for name in BEYOND:
+        shutil.copy(notebooks / edition / name, tmp_path)
+    report = write_report(build_report([tmp_path / name for name in BEYOND], student="Шевченко Тарас",
+                                       group="КУІБ-22-1", execute=True), tmp_path / "report.html")
+    page = browser.new_page()
+    page.goto(report.as_uri())
+    text = page.inner_text("body")
+    task = "Завдання" if edition == "uk" else "Task"
+    assert [h.replace("¶", "").strip() for h in page.locator("h2").all_inner_texts()] == \
+        [f"{task} {number}" for number in ("5", "5a", "6", "6a")]
+    for expected in ("udp_server.py", "udp_client.py", "framed_server.py", "framed_client.py"):
+        assert expected in text, expected
+    assert page.locator("img").count() >= 2  # the pings and the deadlock
+    assert transcripts_read_as_terminals(page) >= 2
+    assert axe_violations(page) == []
+    page.close()
