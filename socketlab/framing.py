@@ -18,11 +18,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .i18n import _
+from .i18n import N_, _
 from .streams import IncompleteRead, recv_exactly
 
 __all__ = ["HEADER", "MAX_MESSAGE", "MessageTooLarge", "send_msg", "recv_msg", "queued", "deadlock", "WAYS",
-           "Experiment"]
+           "way_name", "Experiment"]
 
 HEADER = struct.Struct("!I")  # network byte order (big-endian), unsigned, 4 bytes: up to 4 GiB - 1
 MAX_MESSAGE = 1 << 20  # the course's limit: a protocol names its largest message, and refuses larger ones
@@ -73,6 +73,13 @@ def queued(sock: socket.socket) -> tuple[int, int] | None:
 
 
 WAYS = ("both send first", "a thread sends", "selectors", "B reads first")
+_WAY_NAMES = {"both send first": N_("both send first"), "a thread sends": N_("a thread sends"),
+              "selectors": N_("selectors"), "B reads first": N_("B reads first")}
+
+
+def way_name(way: str) -> str:
+    """One of :data:`WAYS`, in the student's language."""
+    return _(_WAY_NAMES[way])
 
 
 @dataclass

@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import anywidget
 import ipywidgets as w
 import traitlets
 
@@ -442,20 +443,70 @@ class SocketTable(_Panel):
         self._stop.set()
 
 
+class _RangeSlider(anywidget.AnyWidget):
+    """A slider that a screen reader can name: the browser's own ``<input type="range">`` with its ``<label>``
+    and an ``<output>`` of the value. (ipywidgets' sliders give their handle no accessible name.)"""
+
+    _esm = """
+    function render({ model, el }) {
+      const id = "sl-range-" + Math.random().toString(36).slice(2);
+      const label = document.createElement("label");
+      const input = document.createElement("input");
+      const shown = document.createElement("output");
+      label.htmlFor = id;
+      input.type = "range";
+      input.id = id;
+      shown.htmlFor = id;
+      const text = (value) => value + model.get("unit");
+      const sync = () => {
+        input.min = model.get("min"); input.max = model.get("max"); input.step = model.get("step");
+        input.value = model.get("value");
+        label.textContent = model.get("label");
+        shown.textContent = text(model.get("value"));
+        input.setAttribute("aria-valuetext", shown.textContent);
+      };
+      input.addEventListener("input", () => { shown.textContent = text(input.value); });
+      input.addEventListener("change", () => { model.set("value", Number(input.value)); model.save_changes(); });
+      model.on("change", sync);
+      sync();
+      el.classList.add("sl-range");
+      el.append(label, input, shown);
+    }
+    export default { render };
+    """
+    _css = """
+    .sl-range { display: flex; align-items: center; gap: 0.5em; margin: 2px 1em 2px 0;
+                color: var(--jp-content-font-color1); font-size: var(--jp-widgets-font-size, 13px); }
+    .sl-range input { accent-color: var(--jp-brand-color1, #1976d2); width: 10em; }
+    .sl-range output { font-family: var(--jp-code-font-family, monospace); min-width: 4.5em; }
+    """
+    value = traitlets.Int(0).tag(sync=True)
+    min = traitlets.Int(0).tag(sync=True)
+    max = traitlets.Int(100).tag(sync=True)
+    step = traitlets.Int(1).tag(sync=True)
+    label = traitlets.Unicode("").tag(sync=True)
+    unit = traitlets.Unicode("").tag(sync=True)
+
+    @traitlets.validate("value")
+    def _within(self, proposal):
+        return max(self.min, min(self.max, proposal["value"]))
+
+
 class LossPanel(_Panel):
     """Sliders for a :class:`~socketlab.udp.LossyUDPServer`'s loss, duplicates, delay and reordering, a seed,
     and a Ping button: ``count`` pings with a ``timeout``, told ping by ping and summed up."""
 
     def __init__(self, server: LossyUDPServer, *, count: int = 10, timeout: float = 0.5):
         self.server, self.timeout, self.results = server, timeout, []
-        percent = dict(min=0, max=100, step=5, readout_format="d", style=_LABEL_FITS, continuous_update=False)
-        self.drop = w.IntSlider(value=round(server.drop * 100), description=_("lost, %"), **percent)
-        self.duplicate = w.IntSlider(value=round(server.duplicate * 100), description=_("duplicated, %"), **percent)
-        self.reorder = w.IntSlider(value=round(server.reorder * 100), description=_("late, %"), **percent)
-        self.delay = w.IntSlider(value=round(server.delay * 1000), min=0, max=400, step=10,
-                                 description=_("delay up to, ms"), style=_LABEL_FITS, continuous_update=False)
+        def slider(value: float, label: str, *, most: int = 100, step: int = 5, unit: str = " %") -> _RangeSlider:
+            return _RangeSlider(value=round(value), max=most, step=step, label=label, unit=unit)
+
+        self.drop = slider(server.drop * 100, _("lost"))
+        self.duplicate = slider(server.duplicate * 100, _("duplicated"))
+        self.reorder = slider(server.reorder * 100, _("late"))
+        self.delay = slider(server.delay * 1000, _("delay up to"), most=400, step=10, unit=" " + _("ms"))
         self.seed = w.IntText(value=0, description=_("seed"), style=_LABEL_FITS, layout=w.Layout(width="12em"))
-        self.count = w.IntSlider(value=count, min=1, max=50, description=_("pings"), style=_LABEL_FITS)
+        self.count = _RangeSlider(value=count, min=1, max=50, label=_("pings"))
         self.button = w.Button(description=_("Ping"), button_style="primary", icon="bolt", layout=_fits())
         self.output = _Status()
         self.button.on_click(lambda _: self.ping())
