@@ -29,7 +29,7 @@ from .server import Event, Server, preview
 __all__ = ["LossyUDPServer", "MAX_DATAGRAM", "FATES", "DEFAULT_UDP_PORT", "Ping", "ping", "request"]
 
 MAX_DATAGRAM = 65_507  # the largest UDP payload over IPv4: 65,535 - 8 (UDP header) - 20 (IP header)
-DEFAULT_UDP_PORT = 65433  # the notebooks' and the command line's UDP server
+DEFAULT_UDP_PORT = 65435  # the notebooks' and the command line's UDP server
 FATES = ("echo", "drop", "twice", "late")  # echoed; lost; echoed twice; echoed after `delay + hold` s
 
 

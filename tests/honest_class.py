@@ -3068,7 +3068,7 @@ def request(sock, address, data: bytes, first_wait: float = 0.1, attempts: int =
             ("argparse and logging", r'''%%writefile lab/udp_server.py
 """Task 5: a UDP echo server. It sends each datagram back to its sender, until it is stopped.
 
-Run:  python lab/udp_server.py [HOST] [PORT]          (defaults: 127.0.0.1 65433)
+Run:  python lab/udp_server.py [HOST] [PORT]          (defaults: 127.0.0.1 65435)
 """
 import argparse
 import logging
@@ -3077,7 +3077,7 @@ import socket
 ### BEGIN SOLUTION
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("host", nargs="?", default="127.0.0.1")
-parser.add_argument("port", nargs="?", type=int, default=65433)
+parser.add_argument("port", nargs="?", type=int, default=65435)
 args = parser.parse_args()
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -3097,14 +3097,14 @@ finally:
             ("socketserver", r'''%%writefile lab/udp_server.py
 """Task 5: a UDP echo server. It sends each datagram back to its sender, until it is stopped.
 
-Run:  python lab/udp_server.py [HOST] [PORT]          (defaults: 127.0.0.1 65433)
+Run:  python lab/udp_server.py [HOST] [PORT]          (defaults: 127.0.0.1 65435)
 """
 import socket
 import socketserver
 import sys
 
 HOST = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
-PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 65433
+PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 65435
 
 ### BEGIN SOLUTION
 class Echo(socketserver.BaseRequestHandler):
@@ -3127,14 +3127,14 @@ with Server((HOST, PORT), Echo) as server:
             ("functions, Ukrainian output", r'''%%writefile lab/udp_client.py
 """Task 5a: a UDP pinger. It sends COUNT pings with a 1 s timeout and prints each round trip and the loss.
 
-Run:  python lab/udp_client.py [HOST] [PORT] [COUNT]   (defaults: 127.0.0.1 65433 10)
+Run:  python lab/udp_client.py [HOST] [PORT] [COUNT]   (defaults: 127.0.0.1 65435 10)
 """
 import socket
 import sys
 import time
 
 HOST = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
-PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 65433
+PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 65435
 COUNT = int(sys.argv[3]) if len(sys.argv) > 3 else 10
 
 ### BEGIN SOLUTION
@@ -3175,7 +3175,7 @@ if __name__ == "__main__":
             ("sequence numbers, statistics", r'''%%writefile lab/udp_client.py
 """Task 5a: a UDP pinger. It sends COUNT pings with a 1 s timeout and prints each round trip and the loss.
 
-Run:  python lab/udp_client.py [HOST] [PORT] [COUNT]   (defaults: 127.0.0.1 65433 10)
+Run:  python lab/udp_client.py [HOST] [PORT] [COUNT]   (defaults: 127.0.0.1 65435 10)
 """
 import socket
 import statistics
@@ -3183,7 +3183,7 @@ import sys
 import time
 
 HOST = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
-PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 65433
+PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 65435
 COUNT = int(sys.argv[3]) if len(sys.argv) > 3 else 10
 
 ### BEGIN SOLUTION
