@@ -159,7 +159,7 @@ def _run(side: _Side, way: str, first: bool) -> None:
         side.read_all()
         side.send_all()
     elif way == "a thread sends":
-        sender = threading.Thread(target=side.send_all, daemon=True)
+        sender = threading.Thread(target=side.send_all, name="deadlock-sender", daemon=True)
         sender.start()
         side.read_all()
         sender.join(5)
@@ -177,7 +177,8 @@ def deadlock(size: int = 1 << 20, *, buffer: int = 32768, way: str = "both send 
     a_sock, b_sock = _small_pair(buffer)
     a, b = _Side(a_sock, size), _Side(b_sock, size)
     result = Experiment(way, size)
-    workers = [threading.Thread(target=_quietly, args=(_run, side, way, side is a), daemon=True) for side in (a, b)]
+    workers = [threading.Thread(target=_quietly, args=(_run, side, way, side is a), name=f"deadlock-{name}",
+                                daemon=True) for side, name in ((a, "A"), (b, "B"))]
     start = time.monotonic()
     for worker in workers:
         worker.start()

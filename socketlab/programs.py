@@ -128,7 +128,7 @@ class Program:
                 stderr=subprocess.PIPE, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
             _running[self.name] = self
         for stream, kind in ((self.process.stdout, "out"), (self.process.stderr, "err")):
-            reader = threading.Thread(target=self._read, args=(stream, kind), daemon=True)
+            reader = threading.Thread(target=self._read, args=(stream, kind), name=f"{self.name}-{kind}", daemon=True)
             reader.start()
             self._readers.append(reader)
         return self

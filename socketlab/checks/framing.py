@@ -155,7 +155,7 @@ def receiver(recv_msg) -> None:
         for k in range(1, len(framed)):
             pieces += [framed[:k], framed[k:]]
         pieces += [b"".join(_framed(t) for t in texts), _framed(b"")]
-        writer = threading.Thread(target=_write_pieces, args=(ours, pieces, theirs), daemon=True)
+        writer = threading.Thread(target=_write_pieces, args=(ours, pieces, theirs), name="check-writer", daemon=True)
         writer.start()
         expected = [body] * len(plan) + texts + [b""]
         for i, data in enumerate(expected):

@@ -8,6 +8,7 @@ must report is known here; the server meets clients of the course's.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import time
@@ -67,6 +68,13 @@ def udp_server_script(path) -> None:
         big = ("ї" * 4500).encode()
         for sock, data in ((a, "перший".encode()), (b, "другий".encode()), (a, b""), (b, big)):
             got = _echo(sock, port, data)
+            other = b if sock is a else a
+            other.settimeout(0.1)
+            with contextlib.suppress(OSError):
+                if got != data and other.recvfrom(MAX_DATAGRAM + 1)[0] == data:
+                    fail(_("{name} sent the echo of a client's {sent} to the other client: reply to each datagram's "
+                           "own sender (data, address = sock.recvfrom(65535); sock.sendto(data, address))").format(
+                        name=path.name, sent=preview(data)))
             if got != data:
                 if server.returncode is not None:
                     fail(_("{name} ended after a datagram of {size}: {error}; echo datagrams until it is "
