@@ -56,6 +56,13 @@ def language(code: str):
         use_language("en")
 
 
+def as_student(answer, name: str):
+    """The answer under the name the notebook gives it (what each exercise may use goes by that name)."""
+    import types
+
+    return types.FunctionType(answer.__code__, answer.__globals__, name, answer.__defaults__, answer.__closure__)
+
+
 def fails_with(check_function, answer, *args) -> str:
     """The one line a check gives a wrong answer: a ✘, no traceback, nothing of the course's own files."""
     from socketlab.checks import CheckFailed
@@ -66,6 +73,29 @@ def fails_with(check_function, answer, *args) -> str:
     assert message.startswith("✘ "), message
     assert "Traceback" not in message and "socketlab/" not in message, message
     return message
+
+
+def catalogue_tests(exercises):
+    """The two tests of a catalogue of answers: ``exercises`` is ``[(check, the answer's name in the notebook,
+    {wrong answer: the words its hint must hold}, [right answers]), …]``. Each wrong answer fails with its
+    one line and prints no traceback; each right one passes."""
+    wrong = {answer: (run, name, hint) for run, name, answers, _right in exercises for answer, hint in answers.items()}
+    right = {answer: (run, name) for run, name, _wrong, answers in exercises for answer in answers}
+
+    @pytest.mark.parametrize("answer", wrong, ids=lambda f: f.__name__)
+    def test_every_wrong_answer_fails_with_its_hint(answer, capsys):
+        run, name, hint = wrong[answer]
+        message = fails_with(run, as_student(answer, name))
+        assert hint in message, message
+        assert capsys.readouterr().err == "", "a student's thread printed a traceback"
+
+    @pytest.mark.parametrize("answer", right, ids=lambda f: f.__name__)
+    def test_right_answers_pass(answer, capsys):
+        run, name = right[answer]
+        run(as_student(answer, name))
+        assert "✔" in capsys.readouterr().out
+
+    return test_every_wrong_answer_fails_with_its_hint, test_right_answers_pass
 
 
 def open_fds() -> int:

@@ -5,23 +5,11 @@ import selectors
 import socket
 import struct
 import threading
-import types
 
 import pytest
 
-from socketlab.checks import CheckFailed, framing as check
-
-
-def as_student(answer, name):
-    return types.FunctionType(answer.__code__, answer.__globals__, name, answer.__defaults__, answer.__closure__)
-
-
-def failure(run, answer, name):
-    with pytest.raises(CheckFailed) as caught:
-        run(as_student(answer, name))
-    message = str(caught.value)
-    assert message.startswith("✘ ") and "socketlab/" not in message, message
-    return message
+from conftest import as_student, catalogue_tests, fails_with
+from socketlab.checks import framing as check
 
 
 # ---- send_msg --------------------------------------------------------------------------------------
@@ -56,16 +44,6 @@ WRONG_SENDERS = {native_order: "network byte order", plain_send: "sendall", text
                  two_bytes: "struct.pack('!I'"}
 
 
-@pytest.mark.parametrize("answer", WRONG_SENDERS, ids=lambda f: f.__name__)
-def test_every_wrong_send_msg_fails_with_its_hint(answer):
-    message = failure(check.sender, answer, "send_msg")
-    assert WRONG_SENDERS[answer] in message, message
-
-
-@pytest.mark.parametrize("answer", [send_msg, send_msg_in_two], ids=lambda f: f.__name__)
-def test_right_send_msgs_pass(answer, capsys):
-    check.sender(as_student(answer, "send_msg"))
-    assert "✔" in capsys.readouterr().out
 
 
 # ---- recv_msg --------------------------------------------------------------------------------------
@@ -215,16 +193,6 @@ WRONG_RECEIVERS = {
 }
 
 
-@pytest.mark.parametrize("answer", WRONG_RECEIVERS, ids=lambda f: f.__name__)
-def test_every_wrong_recv_msg_fails_with_its_hint(answer):
-    message = failure(check.receiver, answer, "recv_msg")
-    assert WRONG_RECEIVERS[answer] in message, message
-
-
-@pytest.mark.parametrize("answer", [recv_msg, recv_msg_with_recv_into], ids=lambda f: f.__name__)
-def test_right_recv_msgs_pass(answer, capsys):
-    check.receiver(as_student(answer, "recv_msg"))
-    assert "✔" in capsys.readouterr().out
 
 
 # ---- exchange ---------------------------------------------------------------------------------------
@@ -274,23 +242,13 @@ def thread_not_joined(sock, data):
 WRONG_EXCHANGES = {send_first: "send in a thread of its own", thread_not_joined: "join the sending thread"}
 
 
-@pytest.mark.parametrize("answer", WRONG_EXCHANGES, ids=lambda f: f.__name__)
-def test_every_wrong_exchange_fails_with_its_hint(answer):
-    message = failure(check.exchanger, answer, "exchange")
-    assert WRONG_EXCHANGES[answer] in message, message
-
-
-@pytest.mark.parametrize("answer", [exchange, exchange_by_selectors], ids=lambda f: f.__name__)
-def test_right_exchanges_pass(answer, capsys):
-    check.exchanger(as_student(answer, "exchange"))
-    assert "✔" in capsys.readouterr().out
 
 
 def test_a_deadlocked_exchange_fails_in_bounded_time_and_leaves_no_thread():
     import time
     before = set(threading.enumerate())
     started = time.monotonic()
-    failure(check.exchanger, send_first, "exchange")
+    fails_with(check.exchanger, as_student(send_first, "exchange"))
     assert time.monotonic() - started < 6
     time.sleep(0.2)
     assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
@@ -303,5 +261,13 @@ def exchange_with_a_typo(sock, data):
 
 
 def test_an_exchange_that_raises_is_told_its_own_error_not_a_deadlock():
-    message = failure(check.exchanger, exchange_with_a_typo, "exchange")
+    message = fails_with(check.exchanger, as_student(exchange_with_a_typo, "exchange"))
     assert "NameError" in message and "recv_mesage" in message and "sent first" not in message, message
+
+
+# ---- every exercise: each wrong answer fails with its hint; right answers in other styles pass --------
+
+EXERCISES = [(check.sender, "send_msg", WRONG_SENDERS, [send_msg, send_msg_in_two]),
+             (check.receiver, "recv_msg", WRONG_RECEIVERS, [recv_msg, recv_msg_with_recv_into]),
+             (check.exchanger, "exchange", WRONG_EXCHANGES, [exchange, exchange_by_selectors])]
+test_every_wrong_answer_fails_with_its_hint, test_right_answers_pass = catalogue_tests(EXERCISES)

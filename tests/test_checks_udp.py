@@ -7,23 +7,10 @@ reference answers must pass, and so must right answers written in other styles.
 import random
 import socket
 import time
-import types
-
-import pytest
-
-from socketlab.checks import CheckFailed, udp as check
 
 
-def as_student(answer, name):
-    return types.FunctionType(answer.__code__, answer.__globals__, name, answer.__defaults__, answer.__closure__)
-
-
-def failure(run, answer, name):
-    with pytest.raises(CheckFailed) as caught:
-        run(as_student(answer, name))
-    message = str(caught.value)
-    assert message.startswith("✘ ") and "socketlab/" not in message, message
-    return message
+from conftest import as_student, catalogue_tests, fails_with
+from socketlab.checks import udp as check
 
 
 # ---- exercise 9: udp_echo_server -----------------------------------------------------------------------
@@ -89,17 +76,6 @@ WRONG_SERVERS = {
 }
 
 
-@pytest.mark.parametrize("answer", WRONG_SERVERS, ids=lambda f: f.__name__)
-def test_every_wrong_udp_server_fails_with_its_hint(answer, capsys):
-    message = failure(check.echo_server, answer, "udp_echo_server")
-    assert WRONG_SERVERS[answer] in message, message
-    assert capsys.readouterr().err == ""
-
-
-@pytest.mark.parametrize("answer", [udp_echo_server, while_loop_with_logging], ids=lambda f: f.__name__)
-def test_right_udp_servers_pass(answer, capsys):
-    check.echo_server(as_student(answer, "udp_echo_server"))
-    assert "✔" in capsys.readouterr().out
 
 
 # ---- exercise 10: ping ----------------------------------------------------------------------------------
@@ -222,16 +198,6 @@ WRONG_PINGERS = {
 }
 
 
-@pytest.mark.parametrize("answer", WRONG_PINGERS, ids=lambda f: f.__name__)
-def test_every_wrong_pinger_fails_with_its_hint(answer):
-    message = failure(check.pinger, answer, "ping")
-    assert WRONG_PINGERS[answer] in message, message
-
-
-@pytest.mark.parametrize("answer", [ping, ping_with_own_helpers], ids=lambda f: f.__name__)
-def test_right_pingers_pass(answer, capsys):
-    check.pinger(as_student(answer, "ping"))
-    assert "✔" in capsys.readouterr().out
 
 
 # ---- exercise 11: request ------------------------------------------------------------------------------
@@ -369,13 +335,9 @@ WRONG_REQUESTS = {
 }
 
 
-@pytest.mark.parametrize("answer", WRONG_REQUESTS, ids=lambda f: f.__name__)
-def test_every_wrong_request_fails_with_its_hint(answer):
-    message = failure(check.retrying_request, answer, "request")
-    assert WRONG_REQUESTS[answer] in message, message
+# ---- every exercise: each wrong answer fails with its hint; right answers in other styles pass --------
 
-
-@pytest.mark.parametrize("answer", [request, request_with_a_counter], ids=lambda f: f.__name__)
-def test_right_requests_pass(answer, capsys):
-    check.retrying_request(as_student(answer, "request"))
-    assert "✔" in capsys.readouterr().out
+EXERCISES = [(check.echo_server, "udp_echo_server", WRONG_SERVERS, [udp_echo_server, while_loop_with_logging]),
+             (check.pinger, "ping", WRONG_PINGERS, [ping, ping_with_own_helpers]),
+             (check.retrying_request, "request", WRONG_REQUESTS, [request, request_with_a_counter])]
+test_every_wrong_answer_fails_with_its_hint, test_right_answers_pass = catalogue_tests(EXERCISES)
