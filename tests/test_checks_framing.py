@@ -6,8 +6,6 @@ import socket
 import struct
 import threading
 
-import pytest
-
 from conftest import as_student, catalogue_tests, fails_with
 from socketlab.checks import framing as check
 
@@ -108,11 +106,10 @@ def no_loop(sock, limit=1_048_576):
 
 
 def body_without_loop(sock, limit=1_048_576):
-    header = recv_exactly(sock, 4) if (first := sock.recv(1)) and False else None
-    first_bytes = first + recv_exactly(sock, 3) if first else b""
-    if not first_bytes:
+    first = sock.recv(4)
+    if not first:
         return None
-    (size,) = struct.unpack("!I", first_bytes)
+    (size,) = struct.unpack("!I", first + recv_exactly(sock, 4 - len(first)))
     if size > limit:
         raise ValueError
     return sock.recv(size)

@@ -8,8 +8,7 @@ import random
 import socket
 import time
 
-
-from conftest import as_student, catalogue_tests, fails_with
+from conftest import catalogue_tests
 from socketlab.checks import udp as check
 
 
