@@ -6,6 +6,8 @@ import socket
 import struct
 import threading
 
+import pytest
+
 from conftest import as_student, catalogue_tests, fails_with
 from socketlab.checks import framing as check
 
@@ -268,3 +270,12 @@ EXERCISES = [(check.sender, "send_msg", WRONG_SENDERS, [send_msg, send_msg_in_tw
              (check.receiver, "recv_msg", WRONG_RECEIVERS, [recv_msg, recv_msg_with_recv_into]),
              (check.exchanger, "exchange", WRONG_EXCHANGES, [exchange, exchange_by_selectors])]
 test_every_wrong_answer_fails_with_its_hint, test_right_answers_pass = catalogue_tests(EXERCISES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e[1])
+def test_the_reference_answers_pass_10_times_in_a_row(exercise, capsys):
+    run, name, _wrong, right = exercise
+    for _ in range(10):
+        run(as_student(right[0], name))
+    assert capsys.readouterr().out.count("✔") == 10

@@ -8,7 +8,9 @@ import random
 import socket
 import time
 
-from conftest import catalogue_tests
+import pytest
+
+from conftest import as_student, catalogue_tests
 from socketlab.checks import udp as check
 
 
@@ -340,3 +342,12 @@ EXERCISES = [(check.echo_server, "udp_echo_server", WRONG_SERVERS, [udp_echo_ser
              (check.pinger, "ping", WRONG_PINGERS, [ping, ping_with_own_helpers]),
              (check.retrying_request, "request", WRONG_REQUESTS, [request, request_with_a_counter])]
 test_every_wrong_answer_fails_with_its_hint, test_right_answers_pass = catalogue_tests(EXERCISES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e[1])
+def test_the_reference_answers_pass_10_times_in_a_row(exercise, capsys):
+    run, name, _wrong, right = exercise
+    for _ in range(10):
+        run(as_student(right[0], name))
+    assert capsys.readouterr().out.count("✔") == 10
