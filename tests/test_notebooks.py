@@ -18,9 +18,9 @@ from socketlab.instructor.release import check_cells, release_notebook
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-# 04 measures four servers under load, most of a minute a run: its runs here are a slow family
-# (nbval still runs it in every `make test`).
-LOAD_SLOW = [pytest.param(p, marks=pytest.mark.slow) if p.name.startswith("04_") else p for p in NOTEBOOKS]
+# 04 measures four servers under load, most of a minute a run, and 05 waits out its lost pings: their
+# runs here are a slow family (nbval still runs both in every `make test`).
+LOAD_SLOW = [pytest.param(p, marks=pytest.mark.slow) if p.name.startswith(("04_", "05_")) else p for p in NOTEBOOKS]
 
 STATE = """
 import json, threading, time, socketlab
