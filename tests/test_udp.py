@@ -125,3 +125,16 @@ def test_stop_ends_the_thread_and_frees_the_port(client):
     assert not server.running and server.events[-1].kind == "stop"
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
         again.bind(address)  # free again
+
+
+def test_the_courses_request_retries_and_takes_only_its_own_reply(client):
+    from socketlab.udp import request
+
+    # request 1: its first attempt comes back late, during request 2's wait; request 2's first is lost
+    with LossyUDPServer(fates=["late", "echo", "drop", "echo"], hold=0.15) as server:
+        assert request(client, server.address, b"one") == b"one"
+        assert request(client, server.address, b"two") == b"two"  # not the late b"one"
+        times = [e.t for e in server.events if e.kind == "recv"]
+        assert len(times) == 4 and times[3] - times[2] >= 0.09  # request 2 waited 0.1 s before it sent again
+    with LossyUDPServer(drop=1.0) as server, pytest.raises(TimeoutError):
+        request(client, server.address, b"lost", first_wait=0.01, attempts=3)

@@ -102,12 +102,12 @@ def echo_server(udp_echo_server) -> None:
     big = ("ї" * (_BIG // 2)).encode()
     plan = [(a, "один".encode()), (b, "два".encode()), (a, b""), (b, big), (a, "кінець".encode())]
     outcome: dict = {}
+    still_running = _("your server was still running after its {count} datagrams: return after count "
+                      "datagrams").format(count=len(plan))
 
     def run() -> None:
         try:
-            outcome["value"] = call_student(udp_echo_server, server, len(plan), timeout=10, on_timeout=_(
-                "your server was still running after its {count} datagrams: return after count "
-                "datagrams").format(count=len(plan)))
+            outcome["value"] = call_student(udp_echo_server, server, len(plan), timeout=10, on_timeout=still_running)
         except CheckFailed as failure:
             outcome["failure"] = failure
 
@@ -141,8 +141,7 @@ def echo_server(udp_echo_server) -> None:
                 hint=_(HINT_SENDER)))
         student.join(2)
         if student.is_alive():
-            fail(_("your server was still running after its {count} datagrams: return after count "
-                   "datagrams").format(count=len(plan)))
+            fail(still_running)
         if "failure" in outcome:
             _raise_with_hint(outcome["failure"])
     finally:
