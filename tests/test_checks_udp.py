@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import as_student, catalogue_tests
-from socketlab.checks import udp as check
+from socketlab.checks import CheckFailed, udp as check
 
 
 # ---- exercise 9: udp_echo_server -----------------------------------------------------------------------
@@ -351,3 +351,27 @@ def test_the_reference_answers_pass_10_times_in_a_row(exercise, capsys):
     for _ in range(10):
         run(as_student(right[0], name))
     assert capsys.readouterr().out.count("✔") == 10
+
+
+def test_a_pinger_that_learnt_the_visible_fates_by_heart_fails_the_hidden_ones(capsys):
+    """What the hidden test of notebook 05 is for: answers shaped after the visible check's network."""
+    import ast
+    from pathlib import Path
+
+    import nbformat
+
+    def learnt(address, count, timeout=1.0):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for n in range(count):
+                sock.sendto(b"Ping %d" % n, address)
+        lost = [fate in ("drop", "late") or before in ("late", "twice") and fate == "drop"
+                for before, fate in zip(("",) + check.PINGS, check.PINGS)]
+        return [None if gone else 0.06 for gone in lost], sum(lost) / count
+
+    check.pinger(as_student(learnt, "ping"))
+    assert "✔" in capsys.readouterr().out
+    notebook = nbformat.read(Path(__file__).resolve().parent.parent / "notebooks" / "05_udp.ipynb", as_version=4)
+    hidden = next(c.source for c in notebook.cells if "check.pinger(ping, fates=" in c.source)
+    fates = ast.literal_eval(hidden.split("fates=")[1].split(")")[0] + ")")  # the hidden test's own fates
+    with pytest.raises(CheckFailed):
+        check.pinger(as_student(learnt, "ping"), fates=fates)
