@@ -66,7 +66,7 @@ class LossyUDPServer:
         self.delay, self.hold = float(delay), float(hold)
         unknown = [f for f in fates if f not in FATES]
         if unknown:
-            raise ValueError(_("a fate is one of {fates}, got {value}").format(fates=", ".join(FATES),
+            raise ValueError(_("a fate must be one of {fates}, got {value}").format(fates=", ".join(FATES),
                                                                               value=repr(unknown[0])))
         self.fates = list(fates)
         self.host, self.port, self.name = host, port, name
