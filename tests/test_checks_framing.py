@@ -279,3 +279,12 @@ def test_the_reference_answers_pass_10_times_in_a_row(exercise, capsys):
     for _ in range(10):
         run(as_student(right[0], name))
     assert capsys.readouterr().out.count("✔") == 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("answer", [thread_not_joined, no_loop, body_without_loop, makefile_each_time],
+                         ids=lambda f: f.__name__)
+def test_the_answers_that_race_fail_10_times_in_a_row(answer):
+    run, name, hint = next((run, name, wrong[answer]) for run, name, wrong, _right in EXERCISES if answer in wrong)
+    for _ in range(10):
+        assert hint in fails_with(run, as_student(answer, name))

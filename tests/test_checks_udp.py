@@ -375,3 +375,13 @@ def test_a_pinger_that_learnt_the_visible_fates_by_heart_fails_the_hidden_ones(c
     fates = ast.literal_eval(hidden.split("fates=")[1].split(")")[0] + ")")  # the hidden test's own fates
     with pytest.raises(CheckFailed):
         check.pinger(as_student(learnt, "ping"), fates=fates)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("answer", [unmatched, no_id, fixed_wait, first_sender_only], ids=lambda f: f.__name__)
+def test_the_answers_that_race_fail_10_times_in_a_row(answer):
+    from conftest import fails_with
+
+    run, name, hint = next((run, name, wrong[answer]) for run, name, wrong, _right in EXERCISES if answer in wrong)
+    for _ in range(10):
+        assert hint in fails_with(run, as_student(answer, name))
