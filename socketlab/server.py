@@ -110,6 +110,27 @@ def running_servers() -> list["Server"]:
         return list(_registry.values())
 
 
+def take_name(holder, bind: Callable[[], None]) -> None:
+    """Give ``holder`` its ``name`` in the registry: stop the running server that has it, then ``bind()``,
+    then register; all at once, so two cells starting the same name end with one server. Any server
+    kind may use it (it needs only ``name`` and ``stop()``)."""
+    with _naming_lock:
+        with _registry_lock:
+            old = _registry.get(holder.name)
+        if old is not None and old is not holder:
+            old.stop()
+        bind()
+        with _registry_lock:
+            _registry[holder.name] = holder
+
+
+def release_name(holder) -> None:
+    """Take ``holder`` out of the registry, if its name is still its own."""
+    with _registry_lock:
+        if _registry.get(holder.name) is holder:
+            del _registry[holder.name]
+
+
 def _positive(seconds) -> bool:
     return isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0
 
@@ -262,17 +283,13 @@ class Server:
 
     def _open(self) -> None:
         """Take the name (stopping a running server that has it), bind, listen, record "listen"."""
-        with _naming_lock:
-            with _registry_lock:
-                old = _registry.get(self.name)
-            if old is not None and old is not self:
-                old.stop()
+        def bind() -> None:
             self._listener = self._bind()
             self._address = self._listener.getsockname()[:2]
             self._t0 = time.monotonic()
             self._started = True
-            with _registry_lock:
-                _registry[self.name] = self
+
+        take_name(self, bind)
         self.log(0, "listen", detail=f"{self._address[0]}:{self._address[1]}")
 
     def _abort_start(self) -> None:
@@ -375,9 +392,7 @@ class Server:
     def _release_name_and_port(self) -> None:
         if self._listener is not None:
             self._listener.close()  # the port is free from here on
-        with _registry_lock:
-            if _registry.get(self.name) is self:
-                del _registry[self.name]
+        release_name(self)
 
     def _close(self) -> None:
         with self._close_lock:

@@ -22,9 +22,8 @@ import threading
 import time
 from typing import Callable, Sequence
 
-from . import server as _servers
 from .i18n import _
-from .server import Event, Server, preview
+from .server import Event, Server, preview, release_name, take_name
 
 __all__ = ["LossyUDPServer", "MAX_DATAGRAM", "FATES", "DEFAULT_UDP_PORT", "Ping", "ping", "request"]
 
@@ -36,6 +35,13 @@ FATES = ("echo", "drop", "twice", "late")  # echoed; lost; echoed twice; echoed 
 def _rate(name: str, value) -> float:
     if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
         raise ValueError(_("{name} must be a fraction from 0 to 1 (0.3 for 30 %), got {value}").format(
+            name=name, value=repr(value)))
+    return float(value)
+
+
+def _seconds(name: str, value) -> float:
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 10:
+        raise ValueError(_("{name} must be a number of seconds from 0 to 10, got {value}").format(
             name=name, value=repr(value)))
     return float(value)
 
@@ -59,11 +65,7 @@ class LossyUDPServer:
                  fates: Sequence[str] = (), name: str = "udp-server", log_size: int = 10_000):
         self.drop, self.duplicate, self.reorder = _rate("drop", drop), _rate("duplicate", duplicate), \
             _rate("reorder", reorder)
-        for name, seconds in (("delay", delay), ("hold", hold)):
-            if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or not 0 <= seconds <= 10:
-                raise ValueError(_("{name} must be a number of seconds from 0 to 10, got {value}").format(
-                    name=name, value=repr(seconds)))
-        self.delay, self.hold = float(delay), float(hold)
+        self.delay, self.hold = _seconds("delay", delay), _seconds("hold", hold)
         unknown = [f for f in fates if f not in FATES]
         if unknown:
             raise ValueError(_("a fate must be one of {fates}, got {value}").format(fates=", ".join(FATES),
@@ -83,11 +85,11 @@ class LossyUDPServer:
     def configure(self, *, drop: float | None = None, duplicate: float | None = None, delay: float | None = None,
                   reorder: float | None = None, seed: int | None = None) -> None:
         """Change the rates while it runs (each checked as in the constructor); a seed starts its draws anew."""
-        fresh = LossyUDPServer(drop=self.drop if drop is None else drop,
-                               duplicate=self.duplicate if duplicate is None else duplicate,
-                               delay=self.delay if delay is None else delay,
-                               reorder=self.reorder if reorder is None else reorder, hold=self.hold)
-        self.drop, self.duplicate, self.delay, self.reorder = fresh.drop, fresh.duplicate, fresh.delay, fresh.reorder
+        rates = (_rate("drop", self.drop if drop is None else drop),
+                 _rate("duplicate", self.duplicate if duplicate is None else duplicate),
+                 _seconds("delay", self.delay if delay is None else delay),
+                 _rate("reorder", self.reorder if reorder is None else reorder))
+        self.drop, self.duplicate, self.delay, self.reorder = rates  # all checked before any is changed
         if seed is not None:
             self._random = random.Random(seed)
 
@@ -96,25 +98,22 @@ class LossyUDPServer:
     def start(self) -> "LossyUDPServer":
         if self._sock is not None:
             raise RuntimeError(_("this server has already been started: create a new one"))
-        with _servers._naming_lock:
-            with _servers._registry_lock:
-                old = _servers._registry.get(self.name)
-            if old is not None and old is not self:
-                old.stop()
-            self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                self._sock.bind((self.host, self.port))
-            except OSError:
-                self._sock.close()
-                raise
-            with _servers._registry_lock:
-                _servers._registry[self.name] = self
+        take_name(self, self._bind)
         self._sock.setblocking(False)
         self._t0 = time.monotonic()
         self.log(0, "listen", detail="{}:{}".format(*self.address))
         self._thread = threading.Thread(target=self._serve, name="udp-server", daemon=True)
         self._thread.start()
         return self
+
+    def _bind(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
 
     @property
     def address(self) -> tuple[str, int]:
@@ -132,9 +131,7 @@ class LossyUDPServer:
             self._thread.join(timeout)
         if self._sock is not None:
             self._sock.close()
-        with _servers._registry_lock:
-            if _servers._registry.get(self.name) is self:
-                del _servers._registry[self.name]
+        release_name(self)
 
     def __enter__(self) -> "LossyUDPServer":
         return self.start()
