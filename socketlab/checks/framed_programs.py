@@ -16,25 +16,12 @@ import time
 from ..i18n import _
 from ..programs import free_port, run
 from . import fail, preview, stops_cleanly
+from .framing import _framed, _read_exactly
 from .scripts import _keyboard, _last_error, _readable, _start_server
 
 __all__ = ["framed_server_script", "framed_client_script", "framed_scripts_together"]
 
 HOST = "127.0.0.1"
-
-
-def _framed(data: bytes) -> bytes:
-    return struct.pack("!I", len(data)) + data
-
-
-def _read_exactly(sock: socket.socket, n: int) -> bytes:
-    data = bytearray()
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return bytes(data)
 
 
 def _replies(sock: socket.socket, count: int) -> list[bytes | None]:
@@ -111,6 +98,8 @@ class _FramedEcho:
                         self.bad_header = header
                         return
                     body = _read_exactly(conn, size)
+                    if len(body) < size:  # the stream ended (or stalled) inside the message
+                        return
                     self.received.append(body)
                     framed = _framed(body)
                     for piece in (framed[:2], framed[2:5], framed[5:]):
