@@ -22,7 +22,7 @@ from .i18n import _, language_from_environment, ngettext, retold, use_language
 from .protocol import LocalProtocolError, ProtocolError, name_problem
 from .server import Server, format_event
 from .streams import LineTooLong
-from .udp import DEFAULT_UDP_PORT, LossyUDPServer, ping
+from .udp import DEFAULT_UDP_PORT, LossyUDPServer, ping, ping_report
 
 __all__ = ["main"]
 
@@ -132,12 +132,8 @@ def cmd_ping(args) -> int:
         results = ping((args.host, args.port), args.count, timeout=args.timeout)
     except OSError as exc:
         return fail(args, network_error(exc, args.host, args.port))
-    for p in results:
-        print(_("ping {seq}: {rtt:.2f} ms").format(seq=p.seq, rtt=p.rtt * 1000) if p.rtt is not None else
-              _("ping {seq}: no reply within {timeout:g} s").format(seq=p.seq, timeout=args.timeout))
-    lost = sum(p.rtt is None for p in results)
-    print(_("{sent} sent, {got} received, {lost:.0%} lost").format(sent=len(results), got=len(results) - lost,
-                                                                  lost=lost / len(results)))
+    lines, summary = ping_report(results, args.timeout)
+    print("\n".join([*lines, summary]))
     return 0
 
 

@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 from .i18n import _
 from .server import Event, Server, preview, release_name, take_name
 
-__all__ = ["LossyUDPServer", "MAX_DATAGRAM", "FATES", "DEFAULT_UDP_PORT", "Ping", "ping", "request"]
+__all__ = ["LossyUDPServer", "MAX_DATAGRAM", "FATES", "DEFAULT_UDP_PORT", "Ping", "ping", "ping_report", "request"]
 
 MAX_DATAGRAM = 65_507  # the largest UDP payload over IPv4: 65,535 - 8 (UDP header) - 20 (IP header)
 DEFAULT_UDP_PORT = 65435  # the notebooks' and the command line's UDP server
@@ -240,6 +240,16 @@ def ping(address, count: int = 10, *, timeout: float = 1.0, clock: Callable[[], 
                 _count_stray(results, data)
             results.append(result)
     return results
+
+
+def ping_report(results: list[Ping], timeout: float) -> tuple[list[str], str]:
+    """What pings came to, in words: a line per ping, and the summary (``10 sent, 7 received, 30% lost``)."""
+    lines = [_("ping {seq}: {rtt:.2f} ms").format(seq=p.seq, rtt=p.rtt * 1000) if p.rtt is not None else
+             _("ping {seq}: no reply within {timeout:g} s").format(seq=p.seq, timeout=timeout) for p in results]
+    lost = sum(p.rtt is None for p in results)
+    summary = _("{sent} sent, {got} received, {lost:.0%} lost").format(
+        sent=len(results), got=len(results) - lost, lost=lost / max(len(results), 1))
+    return lines, summary
 
 
 def _count_stray(results: list[Ping], data: bytes) -> None:

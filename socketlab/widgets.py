@@ -24,7 +24,7 @@ from .i18n import _, retold
 from .plots import bytes_in
 from .protocol import ProtocolError
 from .server import Event, Server, address_of, format_event, preview
-from .udp import LossyUDPServer, ping
+from .udp import LossyUDPServer, ping, ping_report
 
 __all__ = ["EchoPanel", "ServerMonitor", "FileSendPanel", "SocketTable", "LossPanel"]
 
@@ -524,11 +524,6 @@ class LossPanel(_Panel):
         except OSError as exc:
             self.output.value = _line(_problem(exc), ERROR)
             return []
-        lines = [_("ping {seq}: {rtt:.2f} ms").format(seq=p.seq, rtt=p.rtt * 1000) if p.rtt is not None else
-                 _("ping {seq}: no reply within {timeout:g} s").format(seq=p.seq, timeout=self.timeout)
-                 for p in self.results]
-        lost = sum(p.rtt is None for p in self.results)
-        summary = _("{sent} sent, {got} received, {lost:.0%} lost").format(
-            sent=len(self.results), got=len(self.results) - lost, lost=lost / max(len(self.results), 1))
+        lines, summary = ping_report(self.results, self.timeout)
         self.output.value = _line(summary, TEXT) + "".join(_line(x, TEXT) for x in lines)
         return self.results
