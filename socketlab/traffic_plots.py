@@ -15,13 +15,8 @@ from .plots import FOREGROUND, SERVED, TO_SERVER, TROUBLE, WAITING, WIDTH, _desc
 
 __all__ = ["pings", "buffers"]
 
-# fate -> (marker, colour, label)
-_FATES = {
-    "answered": ("o", SERVED, "answered"),
-    "lost": ("X", TROUBLE, "lost"),
-    "duplicated": ("^", TO_SERVER, "answered, and a second copy came"),
-    "late": ("s", WAITING, "lost: its reply came after the timeout"),
-}
+# fate -> (marker, colour); its words are _label's
+_FATES = {"answered": ("o", SERVED), "lost": ("X", TROUBLE), "duplicated": ("^", TO_SERVER), "late": ("s", WAITING)}
 
 
 def fate(ping) -> str:
@@ -43,7 +38,7 @@ def pings(results: Sequence, *, timeout: float = 1.0, title: str | None = None):
     with _style():
         fig = _picture(WIDTH, 3.9)
         line, bars = fig.subplots(2, 1, height_ratios=[1, 2.2])
-        for kind, (marker, colour, _english) in _FATES.items():
+        for kind, (marker, colour) in _FATES.items():
             mine = [p for p in results if fate(p) == kind]
             if mine:
                 line.scatter([p.sent - start for p in mine], [0] * len(mine), marker=marker, s=70, color=colour,
@@ -55,7 +50,7 @@ def pings(results: Sequence, *, timeout: float = 1.0, title: str | None = None):
         bars.bar([p.seq for p in answered], [p.rtt * 1000 for p in answered], color=SERVED, width=0.6)
         for p in results:
             if p.rtt is None:
-                marker, colour, _english = _FATES[fate(p)]
+                marker, colour = _FATES[fate(p)]
                 bars.scatter([p.seq], [0], marker=marker, s=60, color=colour, edgecolors=FOREGROUND,
                              linewidths=0.6, zorder=3)
         bars.set_xticks([p.seq for p in results])
