@@ -39,9 +39,9 @@ _lock = threading.RLock()  # start() stops an old program of the same name while
 _numbers = itertools.count(1)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on now (the system's choice)."""
-    with socket.socket() as s:
+def free_port(host: str = "127.0.0.1", protocol: str = "tcp") -> int:
+    """A port nobody listens on now (the system's choice); ``protocol="udp"``: a UDP port nobody is bound to."""
+    with socket.socket(type=socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
 
@@ -263,7 +263,7 @@ def two_terminals(server_script, client_script, *client_args, runs: int = 1, por
                   protocol: str = "tcp") -> Terminals:
     """Start the server script on ``port`` (a free one by default), with ``server_args`` after the host and
     the port; run the client ``runs`` times against it. ``protocol="udp"`` for a UDP server."""
-    port = port or free_port(host)
+    port = port or free_port(host, protocol)
     server = Program(server_script, host, port, *server_args, name=name, cwd=cwd).start()
     wait_listening(port, host, program=server, protocol=protocol)
     clients = [run(client_script, host, port, *client_args, cwd=cwd) for _ in range(runs)]

@@ -14,7 +14,7 @@ import socket
 import time
 
 from ..i18n import _
-from ..programs import Program, run
+from ..programs import Program, free_port, run
 from ..udp import MAX_DATAGRAM, LossyUDPServer
 from . import fail, preview, stops_cleanly
 from .scripts import _keyboard, _last_error, _readable
@@ -24,12 +24,6 @@ __all__ = ["udp_server_script", "udp_client_script", "udp_scripts_together"]
 HOST = "127.0.0.1"
 _PINGS = ("echo", "drop", "echo", "late", "drop", "echo")  # 3 of 6 lost: 50 %
 _PERCENT = re.compile(r"(\d+(?:[.,]\d+)?)\s*%")
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 def _echo(sock: socket.socket, port: int, data: bytes, wait: float = 1.0) -> bytes | None:
@@ -61,7 +55,7 @@ def _start(path, port: int) -> Program:
 def udp_server_script(path) -> None:
     """``udp_server.py HOST PORT`` echoes each datagram to its own sender, whatever its size, until stopped."""
     path = _readable(path)
-    port = _free_udp_port()
+    port = free_port(HOST, "udp")
     server = _start(path, port)
     a, b = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
     try:
@@ -133,7 +127,7 @@ def udp_client_script(path) -> None:
 def udp_scripts_together(server_path, client_path) -> None:
     """The student's client against the student's server: nothing is lost on loopback."""
     server_path, client_path = _readable(server_path), _readable(client_path)
-    port = _free_udp_port()
+    port = free_port(HOST, "udp")
     server = _start(server_path, port)
     try:
         transcript = run(client_path, HOST, port, 4, timeout=10)
