@@ -98,6 +98,14 @@ def catalogue_tests(exercises):
     return test_every_wrong_answer_fails_with_its_hint, test_right_answers_pass
 
 
+def fails_every_time(exercises, answer, times: int = 10) -> None:
+    """A wrong answer of a catalogue (see :func:`catalogue_tests`) fails with its hint ``times`` runs in a row."""
+    run, name, hint = next((run, name, wrong[answer]) for run, name, wrong, _right in exercises if answer in wrong)
+    for _ in range(times):
+        message = fails_with(run, as_student(answer, name))
+        assert hint in message, message
+
+
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 

@@ -8,9 +8,10 @@ import asyncio
 import socket
 import threading
 import time
-import types
 
 import pytest
+
+from conftest import as_student
 
 from socketlab.checks import CheckFailed, concurrency as check
 
@@ -131,10 +132,6 @@ WRONG_THREAD_SERVERS = {
     timeout_too_short: "timeout of a few seconds",
     stub: "NotImplementedError",
 }
-
-
-def as_student(answer, name):
-    return types.FunctionType(answer.__code__, answer.__globals__, name, answer.__defaults__, answer.__closure__)
 
 
 @pytest.mark.parametrize("answer", WRONG_THREAD_SERVERS, ids=lambda f: f.__name__)

@@ -10,12 +10,11 @@ import os
 import socket
 import threading
 import time
-import types
 from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import fails_with
+from conftest import as_student, fails_with
 
 from socketlab import protocol
 from socketlab.checks import CheckFailed, files as check
@@ -120,11 +119,6 @@ WRONG_RECV_EXACTLY = {
     blocks_on_zero: "n = 0",
     stub: "NotImplementedError",
 }
-
-
-def as_student(answer, name):
-    """The answer under the name the notebook gives it (what each exercise may use goes by that name)."""
-    return types.FunctionType(answer.__code__, answer.__globals__, name, answer.__defaults__, answer.__closure__)
 
 
 @pytest.mark.parametrize("answer", WRONG_RECV_EXACTLY, ids=lambda f: f.__name__)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import as_student, catalogue_tests
+from conftest import as_student, catalogue_tests, fails_every_time
 from socketlab.checks import CheckFailed, udp as check
 
 
@@ -380,8 +380,4 @@ def test_a_pinger_that_learnt_the_visible_fates_by_heart_fails_the_hidden_ones(c
 @pytest.mark.slow
 @pytest.mark.parametrize("answer", [unmatched, no_id, fixed_wait, first_sender_only], ids=lambda f: f.__name__)
 def test_the_answers_that_race_fail_10_times_in_a_row(answer):
-    from conftest import fails_with
-
-    run, name, hint = next((run, name, wrong[answer]) for run, name, wrong, _right in EXERCISES if answer in wrong)
-    for _ in range(10):
-        assert hint in fails_with(run, as_student(answer, name))
+    fails_every_time(EXERCISES, answer)
