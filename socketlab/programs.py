@@ -140,7 +140,11 @@ class Program:
 
     @property
     def returncode(self) -> int | None:
-        return None if self.process is None else self.process.poll()
+        """Its exit status once it has ended, and then its transcript is whole (its last lines read), else None."""
+        code = None if self.process is None else self.process.poll()
+        if code is not None:
+            self._finish()
+        return code
 
     def wait(self, timeout: float) -> int | None:
         """Wait for the program to end by itself; its exit status, or None if it is still running."""
